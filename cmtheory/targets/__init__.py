@@ -1,0 +1,9 @@
+"""Tractable targets with exact noisy scores, denoisers, log-densities and Hessian-vector products."""
+
+from cmtheory.targets.base import Target
+from cmtheory.targets.empirical import Empirical
+from cmtheory.targets.gaussian_mixture import GaussianMixture
+from cmtheory.targets.manifolds import Embedded, Sphere, Subspace
+from cmtheory.targets.product import ProductMixture
+
+__all__ = ["Target", "GaussianMixture", "ProductMixture", "Embedded", "Subspace", "Sphere", "Empirical"]

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up, then run the main job: the quick profile (regenerates the rate figures and paper_checks.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m cmtheory.demo "$@"
