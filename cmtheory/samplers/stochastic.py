@@ -1,0 +1,229 @@
+r"""Stochastic samplers on the discrete VP chain (PAPERS.md, section E).
+
+All share one signature, ``sampler(score, schedule, y, generator=None, *, t_stop=0,
+callback=None, return_trajectory=False, progress=False)``: ``y`` is :math:`Y_T` (usually
+N(0, I)), the loop runs t = T, ..., t_stop + 1 and returns :math:`Y_{t_{stop}}`. With
+:math:`\alpha_t = 1 - \beta_t` and :math:`s_t` the score of the channel of step t:
+
+* DDPM (Li & Yan's baseline):
+  :math:`Y_{t-1} = (Y_t + \beta_t s_t(Y_t))/\sqrt{\alpha_t} + \sqrt{v_t} Z`;
+* exact-covariance second-order step: the same mean, noise
+  :math:`\sqrt{\beta_t/\alpha_t}\,(Z + \tfrac{\beta_t}{2} \nabla^2\log q_t(Y_t) Z)`, whose
+  covariance :math:`\tfrac{\beta_t}{\alpha_t}(I + \beta_t H)` matches the true reverse
+  transition to :math:`O(\beta^3)` (PAPERS.md, Tweedie moments);
+* Hessian-free: the same with :math:`HZ \approx [s_t(Y_t + hZ) - s_t(Y_t - hZ)]/(2h)`;
+* one score per step, reusing the previous score (a reconstruction of Li & Cai 2024);
+* the accelerated SDE sampler of Li et al., ICML 2024 (reconstructed, unverified).
+
+The Gaussian-transition samplers (DDPM, exact covariance) are written as a transition
+``(mean, noise_map)`` so that :mod:`cmtheory.samplers.exact_laws` propagates their exact laws
+with the very same formulas.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import torch
+from tqdm.auto import tqdm
+
+from cmtheory._checks import check_points
+from cmtheory.processes import DiscreteVP
+from cmtheory.samplers.scores import ScoreFn
+
+__all__ = [
+    "GaussianTransition",
+    "ddpm_transition",
+    "exact_covariance_transition",
+    "run_chain",
+    "ddpm",
+    "exact_covariance",
+    "hessian_free",
+    "one_score_reuse",
+    "li_icml2024",
+]
+
+HvpFn = Callable[[torch.Tensor, torch.Tensor, object, object], torch.Tensor]
+
+
+class GaussianTransition(NamedTuple):
+    """One Gaussian step: Y' = mean + noise(Z), ``noise`` linear in Z."""
+
+    mean: torch.Tensor
+    noise: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _step_constants(schedule: DiscreteVP, t: int):
+    beta = schedule.beta(t)
+    a, s = schedule.channel(t)
+    return beta, 1 - beta, a, s
+
+
+def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tensor, variance: str = "beta") -> GaussianTransition:
+    r"""DDPM step t: mean :math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}`, noise :math:`\sqrt{v_t} Z`.
+
+    ``variance="beta"``: :math:`v_t = \beta_t` (Li & Yan); ``"posterior"``:
+    :math:`v_t = \beta_t(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)` (Ho et al.'s :math:`\tilde\beta_t`).
+    """
+    beta, alpha, a, s = _step_constants(schedule, t)
+    if variance == "beta":
+        v = beta
+    elif variance == "posterior":
+        abar = schedule.abar
+        v = beta * float((1 - abar[t - 1]) / (1 - abar[t]))
+    else:
+        raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
+    mean = (y + beta * score(y, a, s)) / math.sqrt(alpha)
+    return GaussianTransition(mean, lambda z: math.sqrt(v) * z)
+
+
+def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, t: int, y: torch.Tensor) -> GaussianTransition:
+    r"""Exact-covariance step t: mean :math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}`, noise
+    :math:`\sqrt{\beta_t/\alpha_t}\,(z + \tfrac{\beta_t}{2} H_t(y) z)`, H the Hessian of
+    :math:`\log q_t` through ``hvp(y, z, alpha, sigma)``.
+
+    :math:`(I + \tfrac{\beta}{2}H)^2 = I + \beta H + O(\beta^2)`, and the square root of the
+    exact covariance :math:`(\beta/\alpha)(I + \beta H)` agrees with it to :math:`O(\beta^2)`
+    inside, i.e. :math:`O(\beta^3)` for the covariance.
+    """
+    beta, alpha, a, s = _step_constants(schedule, t)
+    mean = (y + beta * score(y, a, s)) / math.sqrt(alpha)
+    c = math.sqrt(beta / alpha)
+    return GaussianTransition(mean, lambda z: c * (z + 0.5 * beta * hvp(y, z, a, s)))
+
+
+def run_chain(step, schedule: DiscreteVP, y, generator=None, *, t_stop=0, callback=None, return_trajectory=False, progress=False):
+    """Run ``y <- step(t, y, generator)`` for t = T, ..., t_stop + 1.
+
+    Returns ``y`` or, with ``return_trajectory``, ``(y, trajectory)`` where trajectory has
+    shape (T - t_stop + 1, n, d) and starts at Y_T. ``callback(t=t, y=y)`` runs after each step.
+    """
+    if not isinstance(schedule, DiscreteVP):
+        raise ValueError(f"schedule must be a DiscreteVP, got {type(schedule).__name__}")
+    if isinstance(t_stop, bool) or not isinstance(t_stop, int) or not 0 <= t_stop < schedule.T:
+        raise ValueError(f"t_stop must be an int in 0..{schedule.T - 1}, got {t_stop!r}")
+    if y.ndim != 2:
+        raise ValueError(f"y must have shape (n, d), got {tuple(y.shape)}")
+    check_points(y, y.shape[1], "y")
+    traj = [y.clone()] if return_trajectory else None
+    for t in tqdm(range(schedule.T, t_stop, -1), disable=not progress, desc="sampling"):
+        y = step(t, y, generator)
+        if traj is not None:
+            traj.append(y.clone())
+        if callback is not None:
+            callback(t=t, y=y)
+    return (y, torch.stack(traj)) if return_trajectory else y
+
+
+def _randn_like(y, generator):
+    return torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+
+
+def _gaussian_step(transition):
+    def step(t, y, generator):
+        tr = transition(t, y)
+        return tr.mean + tr.noise(_randn_like(y, generator))
+
+    return step
+
+
+def ddpm(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, variance="beta", **kw):
+    r"""DDPM (Ho et al. 2020; the sampler analysed by Li & Yan 2024).
+
+    :math:`Y_{t-1} = (Y_t + \beta_t s_t(Y_t))/\sqrt{\alpha_t} + \sqrt{v_t} Z`, one score per step.
+    """
+    return run_chain(_gaussian_step(lambda t, yy: ddpm_transition(score, schedule, t, yy, variance)), schedule, y, generator, **kw)
+
+
+def exact_covariance(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, y, generator=None, **kw):
+    r"""Exact-covariance second-order sampler (PAPERS.md section E, the T^-2 principle).
+
+    :math:`Y_{t-1} = (Y_t + \beta_t s_t(Y_t))/\sqrt{\alpha_t} + \sqrt{\beta_t/\alpha_t}\,(Z + \tfrac{\beta_t}{2} H_t(Y_t) Z)`:
+    one score and one Hessian-vector product per step.
+    """
+    return run_chain(
+        _gaussian_step(lambda t, yy: exact_covariance_transition(score, hvp, schedule, t, yy)), schedule, y, generator, **kw
+    )
+
+
+def hessian_free(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
+    r"""Hessian-free exact-covariance sampler: three score evaluations per step.
+
+    .. math::
+        Y_{t-1} = \frac{Y_t + \beta_t s_t(Y_t)}{\sqrt{\alpha_t}} + c_t\Big(Z + \frac{\beta_t}{2}
+        \frac{s_t(Y_t + c_t Z) - s_t(Y_t - c_t Z)}{2 c_t}\Big), \quad c_t = \sqrt{\beta_t/\alpha_t}.
+
+    The symmetric difference is odd in Z, so it shifts no mean (PAPERS.md trap (i)); it equals
+    :math:`HZ + O(c_t^2)`, an :math:`O(\beta^3)` covariance error.
+    """
+
+    def step(t, yy, generator):
+        beta, alpha, a, s = _step_constants(schedule, t)
+        c = math.sqrt(beta / alpha)
+        z = _randn_like(yy, generator)
+        hz = (score(yy + c * z, a, s) - score(yy - c * z, a, s)) / (2 * c)
+        return (yy + beta * score(yy, a, s)) / math.sqrt(alpha) + c * (z + 0.5 * beta * hz)
+
+    return run_chain(step, schedule, y, generator, **kw)
+
+
+def one_score_reuse(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, clip: float = 10.0, **kw):
+    r"""One score per step, reusing the previous one (reconstruction of Li & Cai 2024).
+
+    Li & Cai's exact update rule was not available (PAPERS.md: unverified); this is a
+    reconstruction in the spirit of the public description (randomness, a momentum-like
+    second-order correction from earlier evaluations, clipping). At step t, with
+    :math:`Y_t = m_{t+1} + c_{t+1}Z_{t+1}` the previous step's mean plus noise, the one new
+    evaluation :math:`s_t(Y_t)` and the previous :math:`s_{t+1}(Y_{t+1})` give the delayed
+    covariance correction of the previous step,
+
+    .. math::
+        \delta_t = \frac{\beta_{t+1}}{2}\big(s_t(Y_t) - \sqrt{\alpha_{t+1}}\, s_{t+1}(Y_{t+1})\big)
+        \approx \frac{\beta_{t+1}}{2} c_{t+1} H Z_{t+1},
+
+    since :math:`s_t(m_{t+1}) = \sqrt{\alpha_{t+1}} s_{t+1}(Y_{t+1})` exactly for Gaussian
+    targets (this removes the deterministic drift from the estimate). :math:`\delta_t` is
+    clipped to norm :math:`\le` ``clip`` :math:`\cdot \tfrac{\beta_{t+1}}{2} c_{t+1}\sqrt d`, then
+
+    .. math:: Y_t \leftarrow Y_t + \delta_t,\qquad
+              Y_{t-1} = (Y_t + \beta_t s_t)/\sqrt{\alpha_t} + c_t Z_t.
+
+    Known departure from a T^-2 scheme: the forward difference is not odd in Z, so the
+    correction carries a mean shift :math:`\tfrac{\beta^2}{4}\Delta s` per step (PAPERS.md
+    trap (i)); the measured rate is reported, not assumed. The last step's correction
+    (which would need an extra evaluation) is not applied.
+    """
+    prev = {}
+
+    def step(t, yy, generator):
+        beta, alpha, a, s = _step_constants(schedule, t)
+        st = score(yy, a, s)
+        if prev:
+            delta = 0.5 * prev["beta"] * (st - math.sqrt(prev["alpha"]) * prev["score"])
+            cap = clip * 0.5 * prev["beta"] * math.sqrt(prev["beta"] / prev["alpha"]) * math.sqrt(yy.shape[1])
+            norm = delta.norm(dim=1, keepdim=True)
+            yy = yy + delta * torch.clamp(cap / torch.clamp(norm, min=1e-300), max=1.0)
+        prev.update(beta=beta, alpha=alpha, score=st)
+        c = math.sqrt(beta / alpha)
+        return (yy + beta * st) / math.sqrt(alpha) + c * _randn_like(yy, generator)
+
+    return run_chain(step, schedule, y, generator, **kw)
+
+
+def li_icml2024(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
+    r"""Accelerated SDE sampler of Li, Huang, Efimov, Wei, Chi & Chen (ICML 2024), as reconstructed
+    in PAPERS.md (unverified):
+
+    .. math:: Y^+ = Y_t + \sqrt{\beta_t/2}\,Z,\qquad
+              Y_{t-1} = (Y^+ + \beta_t s_t(Y^+))/\sqrt{\alpha_t} + \sqrt{\beta_t/2}\,Z'.
+
+    It matches the covariance but carries an :math:`O(\beta^2)` mean bias (PAPERS.md: measured TV slope -1.00).
+    """
+
+    def step(t, yy, generator):
+        beta, alpha, a, s = _step_constants(schedule, t)
+        yp = yy + math.sqrt(beta / 2) * _randn_like(yy, generator)
+        return (yp + beta * score(yp, a, s)) / math.sqrt(alpha) + math.sqrt(beta / 2) * _randn_like(yy, generator)
+
+    return run_chain(step, schedule, y, generator, **kw)
