@@ -24,8 +24,8 @@ def test_floor_domination_and_interval():
 
 
 def test_as_row_is_flat():
-    row = Estimate(2.0, 0.5, 10, "emd", floor=1.0, floor_se=0.1).as_row("w2_")
-    assert row["w2_value"] == 2.0 and row["w2_ci_lo"] == pytest.approx(2.0 - 1.96 * 0.5)
+    row = Estimate(2.0, 0.2, 10, "emd", floor=1.0, floor_se=0.1).as_row("w2_")
+    assert row["w2_value"] == 2.0 and row["w2_ci_lo"] == pytest.approx(2.0 - 1.96 * 0.2)
     assert row["w2_floor_dominated"] is False and "w2_extra" not in row
 
 
