@@ -1,0 +1,157 @@
+r"""The papers' bounds as functions, with their exponents and citations (see ../shared/PAPERS.md).
+
+Each bound is an upper bound with unknown constants and log factors; ``exponents`` gives
+the power of each variable with the logs dropped (what a rate fit is compared with), and
+``steps_exponents`` the step count needed for accuracy eps, :math:`T \sim d^{b} \epsilon^{-c}`.
+Details that could not be read from the papers themselves are flagged in ``notes``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+__all__ = ["Bound", "BOUNDS", "bound", "n_exponent"]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An error bound from the literature.
+
+    Attributes
+    ----------
+    key : str
+        Short name used by the experiments and paper_checks.md.
+    citation : str
+    metric : str
+        Which error it bounds (e.g. "W1 vs X_1", "TV").
+    formula : str
+        The bound as written in the paper (constants C).
+    exponents : dict
+        Power of each variable, logs dropped.
+    steps_exponents : dict
+        Exponents of d and 1/eps in the steps needed for accuracy eps (empty where not applicable).
+    fn : callable
+        The bound's value with C = 1 (keyword arguments are the variables and parameters).
+    notes : str
+    """
+
+    key: str
+    citation: str
+    metric: str
+    formula: str
+    exponents: dict
+    fn: Callable[..., float]
+    steps_exponents: dict = field(default_factory=dict)
+    notes: str = ""
+
+    def __call__(self, **kwargs) -> float:
+        """The bound with all constants set to 1."""
+        return self.fn(**kwargs)
+
+
+def _li_huang_wei(d, T, L_f=1.0, eps=0.0, eps_F=0.0):
+    return L_f**3 * d**2.5 * math.log(T) ** 5 / T + eps + eps_F
+
+
+def _li_cai(d, T):
+    return d**2.5 / T**2
+
+
+def _li_yan(d, T, eps_score=0.0):
+    return d * math.log(T) ** 3 / T + eps_score * math.sqrt(math.log(T))
+
+
+def _benton(d, T):
+    return d / T
+
+
+def _dou_distillation(n, d):
+    return math.sqrt(math.log(n)) * n ** (-1 / (2 * (d + 5)))
+
+
+def _dou_isolation(n, d):
+    return n ** (-1 / d)
+
+
+BOUNDS: dict[str, Bound] = {
+    b.key: b
+    for b in (
+        Bound(
+            "li_huang_wei_ct",
+            "Li, Huang & Wei 2024, Towards a mathematical theory for consistency training in diffusion models (arXiv 2402.07802, AISTATS 2025)",
+            "W1(law of f_T(X_T), law of X_1), one-step consistency sampler",
+            "C L_f^3 d^(5/2) log^5 T / T + eps + eps_F",
+            {"T": -1.0, "d": 2.5},
+            _li_huang_wei,
+            {"d": 2.5, "inv_eps": 1.0},
+            "T counts discretisation levels (consistency functions trained in sequence). Bounded support, L_f-Lipschitz flow maps.",
+        ),
+        Bound(
+            "li_cai_accelerated",
+            "Li & Cai 2024, Provable acceleration for diffusion models under minimal assumptions (arXiv 2410.23285)",
+            "TV(output, X_1)",
+            "C d^(5/2) / T^2 (up to logs and burn-in), i.e. T ~ d^(5/4) / sqrt(eps)",
+            {"T": -2.0, "d": 2.5},
+            _li_cai,
+            {"d": 1.25, "inv_eps": 0.5},
+            "The update rule was not retrievable (PAPERS.md): cmtheory's accelerated samplers test the T^-2 principle, one_score_reuse is a reconstruction.",
+        ),
+        Bound(
+            "li_yan_ddpm",
+            "Li & Yan 2024, O(d/T) convergence theory for diffusion probabilistic models under minimal assumptions (arXiv 2409.18959)",
+            "TV(output, X_1), DDPM",
+            "C d log^3 T / T + eps_score sqrt(log T)",
+            {"T": -1.0, "d": 1.0},
+            _li_yan,
+            {"d": 1.0, "inv_eps": 1.0},
+            "Log power unverified (PAPERS.md).",
+        ),
+        Bound(
+            "benton_kl",
+            "Benton, De Bortoli, Doucet & Deligiannidis 2023, Nearly d-linear convergence bounds for diffusion models via stochastic localization (arXiv 2308.03686)",
+            "KL(data, output)",
+            "C d log^2(...) / T: O~(d / eps^2) steps for eps^2 KL",
+            {"T": -1.0, "d": 1.0},
+            _benton,
+            {"d": 1.0, "inv_eps": 2.0},
+            "Steps exponent of 1/eps refers to eps^2 accuracy in KL (eps in TV by Pinsker).",
+        ),
+        Bound(
+            "dou_distillation",
+            "Dou, Chen, Wang & Yang 2024, Theory of consistency diffusion models: distribution estimation meets fast sampling (ICML 2024, arXiv 2406.16213)",
+            "E W1, consistency distillation from n samples",
+            "C sqrt(log n) n^(-1/(2(d+5)))",
+            {"n": None, "d": None},
+            _dou_distillation,
+            notes="The n exponent depends on d: -1/(2(d+5)); use exponent(n) = -1/(2(d+5)) per d.",
+        ),
+        Bound(
+            "dou_isolation",
+            "Dou, Chen, Wang & Yang 2024 (as above), training from the empirical measure",
+            "E W1, consistency training in isolation",
+            "O~(n^(-1/d)), the empirical-measure W1 rate",
+            {"n": None, "d": None},
+            _dou_isolation,
+            notes="The n exponent is -1/d.",
+        ),
+    )
+}
+
+
+def bound(key: str) -> Bound:
+    """Look up a bound by key; the error lists the known keys."""
+    if key not in BOUNDS:
+        raise ValueError(f"unknown bound {key!r}; known: {sorted(BOUNDS)}")
+    return BOUNDS[key]
+
+
+def n_exponent(key: str, d: int) -> float:
+    """The sample-size exponent of Dou et al.'s bounds at dimension d."""
+    if key == "dou_distillation":
+        return -1 / (2 * (d + 5))
+    if key == "dou_isolation":
+        return -1 / d
+    raise ValueError(f"bound {key!r} has no d-dependent n exponent")
+

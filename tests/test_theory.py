@@ -1,0 +1,39 @@
+"""The bounds' formulas and exponents agree with each other."""
+
+import math
+
+import numpy as np
+import pytest
+
+from cmtheory.rates import fit_power_law
+from cmtheory.theory import BOUNDS, bound, n_exponent
+
+
+@pytest.mark.parametrize("key", ["li_huang_wei_ct", "li_cai_accelerated", "li_yan_ddpm", "benton_kl"])
+def test_declared_exponents_match_the_formula(key):
+    """Fitting each bound's own values (at large T, where the logs vary slowly) recovers its
+    declared exponents to within the log factors' local slope."""
+    b = bound(key)
+    Tg, dg = np.meshgrid(np.geomspace(1e8, 1e9, 4), [2.0, 4, 8, 16])
+    y = np.array([b(d=d, T=t) for t, d in zip(Tg.ravel(), dg.ravel())])
+    fit = fit_power_law(y, T=Tg.ravel(), d=dg.ravel())
+    log_slack = 5 / math.log(1e8)  # d log(log^5 T) / d log T at T = 1e8
+    assert abs(fit.exponents["T"] - b.exponents["T"]) <= log_slack + 1e-9
+    assert fit.exponents["d"] == pytest.approx(b.exponents["d"], abs=1e-9)
+
+
+def test_steps_exponents_follow_from_rate_exponents():
+    """err ~ d^b / T^a  =>  T ~ d^(b/a) eps^(-1/a)."""
+    for key in ("li_huang_wei_ct", "li_cai_accelerated", "li_yan_ddpm"):
+        b = BOUNDS[key]
+        a, bd = -b.exponents["T"], b.exponents["d"]
+        assert b.steps_exponents["d"] == pytest.approx(bd / a)
+        assert b.steps_exponents["inv_eps"] == pytest.approx(1 / a)
+
+
+def test_dou_rates():
+    assert n_exponent("dou_isolation", 4) == -0.25
+    assert n_exponent("dou_distillation", 5) == pytest.approx(-1 / 20)
+    assert bound("dou_isolation")(n=10_000, d=4) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="unknown bound"):
+        bound("nope")
