@@ -1,0 +1,147 @@
+r"""Ideal consistency training (zero learning error), Li, Huang & Wei 2024 (PAPERS.md section A).
+
+The population minimiser of the consistency-training loss with the same noise Z in both
+terms is, with :math:`f_1 = \mathrm{id}`,
+
+.. math::
+    f_t(x) = E\big[f_{t-1}(a_t x + b_t X_0) \,\big|\, X_t = x\big], \qquad
+    a_t = \sqrt{\tfrac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}}, \quad
+    b_t = \sqrt{\bar\alpha_{t-1}} - a_t\sqrt{\bar\alpha_t},
+
+since :math:`\sqrt{\bar\alpha_{t-1}}X_0 + \sqrt{1-\bar\alpha_{t-1}}Z = a_t X_t + b_t X_0`. The
+one-step sampler outputs :math:`f_T(X_T)`, :math:`X_T \sim N(0, I)`, and is compared with
+:math:`X_1` (early stopping), as in the theorem.
+
+* Gaussian targets :math:`N(\mu, \Sigma)`: the posterior of :math:`X_0` is
+  :math:`N(Gx + g, S)`, :math:`S = (\Sigma^{-1} + \tfrac{\alpha^2}{\sigma^2}I)^{-1}`,
+  :math:`G = \tfrac{\alpha}{\sigma^2}S`, :math:`g = S\Sigma^{-1}\mu`; an affine
+  :math:`f_{t-1} = A_{t-1}x + c_{t-1}` gives :math:`A_t = A_{t-1}(a_tI + b_tG)`,
+  :math:`c_t = c_{t-1} + b_tA_{t-1}g`: the output law is Gaussian in closed form.
+* 1-D mixtures (and product targets, coordinate by coordinate: the posterior factorises):
+  :math:`f_t` on a grid, the posterior expectation by Gauss-Hermite quadrature within each
+  component weighted by the responsibilities, :math:`f_{t-1}` interpolated by a cubic spline
+  (linear interpolation accumulates an O(T h^2) error over the T steps; the spline is exact
+  for affine maps and is extended linearly beyond the grid).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.interpolate
+import torch
+
+from cmtheory.metrics.result import Estimate
+from cmtheory.metrics.wasserstein import w2_gaussians, w_grid
+from cmtheory.processes import DiscreteVP
+from cmtheory.samplers.exact_laws import GaussianTransition, gmm_1d_law, normal_law, propagate, uniform_grid
+from cmtheory.targets import GaussianMixture
+
+__all__ = ["ct_coefficients", "ideal_ct_gaussian", "ideal_ct_1d", "ideal_ct_error"]
+
+
+def ct_coefficients(schedule: DiscreteVP, t: int) -> tuple[float, float]:
+    r""":math:`(a_t, b_t)` with :math:`a_t X_t + b_t X_0 = \sqrt{\bar\alpha_{t-1}}X_0 + \sqrt{1-\bar\alpha_{t-1}}Z`, t >= 2."""
+    if not 2 <= t <= schedule.T:
+        raise ValueError(f"t must be in 2..{schedule.T}, got {t}")
+    abar = schedule.abar
+    a = math.sqrt(float((1 - abar[t - 1]) / (1 - abar[t])))
+    return a, math.sqrt(float(abar[t - 1])) - a * math.sqrt(float(abar[t]))
+
+
+def _single_gaussian(target: GaussianMixture) -> tuple[torch.Tensor, torch.Tensor]:
+    if target.K != 1:
+        raise ValueError(f"the closed-form recursion needs a single Gaussian (K = 1), got K = {target.K}")
+    return target.means[0], target._cov_matrices()[0]
+
+
+def ideal_ct_gaussian(target: GaussianMixture, schedule: DiscreteVP) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The ideal consistency function :math:`f_T(x) = A_T x + c_T` of a Gaussian target (float64)."""
+    mu, Sigma = _single_gaussian(target)
+    d = mu.numel()
+    eye = torch.eye(d, dtype=torch.float64)
+    P = torch.linalg.inv(Sigma)
+    A, c = eye.clone(), torch.zeros(d, dtype=torch.float64)
+    for t in range(2, schedule.T + 1):
+        alpha, sigma = schedule.channel(t)
+        S = torch.linalg.inv(P + (alpha**2 / sigma**2) * eye)
+        G, g = (alpha / sigma**2) * S, S @ P @ mu
+        a, b = ct_coefficients(schedule, t)
+        A, c = A @ (a * eye + b * G), c + b * (A @ g)
+    return A, c
+
+
+def ideal_ct_1d(target: GaussianMixture, schedule: DiscreteVP, grid: np.ndarray, nodes: int = 24):
+    r"""Values of the ideal :math:`f_T` of a 1-D mixture on ``grid`` (float64 array)."""
+    if target.d != 1:
+        raise ValueError(f"target must be a 1-D GaussianMixture, got d = {target.d}")
+    x = np.asarray(grid, dtype=np.float64)
+    if x.ndim != 1 or x.size < 2 or np.any(np.diff(x) <= 0):
+        raise ValueError("grid must be a strictly increasing 1-D array")
+    xi, wq = np.polynomial.hermite_e.hermegauss(nodes)
+    wq = wq / wq.sum()
+    mu = target.means[:, 0].numpy()
+    var = target._cov_matrices()[:, 0, 0].numpy()
+    xt = torch.from_numpy(x)[:, None]
+    f = x.copy()  # f_1 = id
+
+    def interp(values, pts):
+        spline = scipy.interpolate.CubicSpline(x, values)
+        inner = spline(np.clip(pts, x[0], x[-1]))
+        lo_slope, hi_slope = spline(x[0], 1), spline(x[-1], 1)
+        inner = np.where(pts < x[0], values[0] + lo_slope * (pts - x[0]), inner)
+        return np.where(pts > x[-1], values[-1] + hi_slope * (pts - x[-1]), inner)
+
+    for t in range(2, schedule.T + 1):
+        alpha, sigma = schedule.channel(t)
+        r = target.responsibilities(xt, alpha, sigma).numpy()  # (N, K)
+        s2 = 1 / (1 / var + alpha**2 / sigma**2)  # (K,)
+        m = s2 * (mu / var + alpha * x[:, None] / sigma**2)  # (N, K)
+        a, b = ct_coefficients(schedule, t)
+        pts = a * x[:, None, None] + b * (m[:, :, None] + np.sqrt(s2)[None, :, None] * xi)
+        f = (r * (interp(f, pts) @ wq)).sum(1)
+    return f
+
+
+def ideal_ct_error(target, schedule: DiscreteVP, grid_cells: int = 8000, order: int = 2, nodes: int = 24) -> Estimate:
+    r"""W_order between the ideal one-step output :math:`f_T(X_T)`, :math:`X_T\sim N(0,I)`, and :math:`X_1`.
+
+    Gaussian targets: closed form (Bures; W2 only). 1-D mixtures: the output law is the
+    pushforward of N(0, 1) by the monotone :math:`f_T` on a grid, against the exact law of
+    :math:`X_1` (:func:`cmtheory.metrics.w_grid`). Product targets: :math:`\sqrt d` times the
+    1-D W2 (order 2 only).
+    """
+    from cmtheory.targets import ProductMixture
+
+    a1, s1 = schedule.channel(1)
+    if isinstance(target, GaussianMixture) and target.K == 1:
+        if order != 2:
+            raise ValueError("the Gaussian closed form gives W2 (order=2)")
+        A, c = ideal_ct_gaussian(target, schedule)
+        mu, Sigma = _single_gaussian(target)
+        eye = torch.eye(target.d, dtype=torch.float64)
+        est = w2_gaussians(c.numpy(), (A @ A.T).numpy(), (a1 * mu).numpy(), (a1**2 * Sigma + s1**2 * eye).numpy())
+        return Estimate(est.value, 0.0, 0, "ideal CT, gaussian closed form", extra={"T": schedule.T, "d": target.d})
+    factor, d = (target.factor, target.d) if isinstance(target, ProductMixture) else (target, 1)
+    if factor.d != 1:
+        raise ValueError("ideal_ct_error handles Gaussian targets, 1-D mixtures and ProductMixture")
+    if d > 1 and order != 2:
+        raise ValueError("for product targets only W2 tensorises (order=2)")
+    spread = float(np.sqrt(factor._cov_matrices()[:, 0, 0].max().item() + 1))
+    L = float(factor.means.abs().max()) + 9 * spread
+    edges = uniform_grid(-L, L, grid_cells)
+    nodes_x = np.linspace(-L, L, grid_cells // 4 + 1)
+    fT = ideal_ct_1d(factor, schedule, nodes_x, nodes)
+    if np.any(np.diff(fT) <= 0):
+        raise ValueError("the ideal consistency function is not increasing on the grid")
+
+    def transition(y):
+        vals = np.interp(y[:, 0].numpy(), nodes_x, fT)
+        out = torch.from_numpy(vals)[:, None]
+        return GaussianTransition(out, lambda z: 0 * z)
+
+    out_law = propagate(normal_law(0.0, 1.0, edges), transition)
+    ref = gmm_1d_law(factor, a1, s1, edges)
+    w = w_grid(out_law, ref, order)
+    return Estimate(math.sqrt(d) * w.value, 0.0, grid_cells, f"ideal CT, grid quadrature W{order}", extra={"T": schedule.T, "d": d, "lost": w.extra["lost"]})
