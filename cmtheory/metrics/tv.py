@@ -152,7 +152,7 @@ def product_divergences(p_law: GridLaw, q_law: GridLaw, d: int, n_mc: int = 20_0
     q = np.clip(q_law.masses, 0, None)
     p, q = p / p.sum(), q / q.sum()
     rng = generator if generator is not None else np.random.default_rng(0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # log 0 in cells the where() discards
         ell = np.where(p > 0, np.log(p) - np.log(q), 0.0)  # +inf where q = 0 < p
     bc = float(np.sqrt(p * q).sum())
     h2 = 1 - bc**d

@@ -1,0 +1,12 @@
+"""One module per claim. Each defines NAME, CLAIM, PROFILES, configs(profile),
+run(config, seed, device) -> rows, and checks(df, figures_dir, profile) -> [Check]."""
+
+from importlib import import_module
+
+MODULES = ["accelerated", "consistency_training", "manifold"]
+
+
+def registry() -> dict:
+    """name -> module, in the order of MODULES."""
+    mods = [import_module(f"experiments.{m}") for m in MODULES]
+    return {m.NAME: m for m in mods}
