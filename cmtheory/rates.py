@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.stats
 
-__all__ = ["FitResult", "fit_power_law", "steps_to_eps", "verdict", "assert_rate", "VERDICTS"]
+__all__ = ["FitResult", "fit_power_law", "steps_to_eps", "log_slack", "steps_log_slack", "verdict", "assert_rate", "VERDICTS"]
 
 VERDICTS = ("matches", "faster than bound", "violates bound", "inconclusive (CI too wide)")
 
@@ -234,7 +234,8 @@ def fit_power_law(
         resid = ly - X @ coef
         cov = (resid @ resid / dof) * np.linalg.inv(X.T @ X)
         tq = scipy.stats.t.ppf(1 - alpha / 2, dof)
-        ci = {k: (float(coef[j + 1] - tq * math.sqrt(cov[j + 1, j + 1])), float(coef[j + 1] + tq * math.sqrt(cov[j + 1, j + 1]))) for j, k in enumerate(names)}
+        half = tq * np.sqrt(np.maximum(np.diag(cov), 0.0))  # exact fits: round-off can go below 0
+        ci = {k: (float(coef[j + 1] - half[j + 1]), float(coef[j + 1] + half[j + 1])) for j, k in enumerate(names)}
         return FitResult({k: float(coef[j + 1]) for j, k in enumerate(names)}, ci, float(coef[0]), level, method, points)
 
     lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
@@ -263,21 +264,42 @@ def steps_to_eps(T, err, eps: float) -> float:
     return math.inf
 
 
-def verdict(fit: FitResult, variable: str, bound_exponent: float, max_width: float = 0.5) -> str:
-    r"""Measured exponent against an upper bound :math:`\mathrm{err} \lesssim x^{e_b}`.
+def log_slack(fit: FitResult, variable: str, log_power: float) -> float:
+    r"""How much a bound's :math:`\log^k x` factor raises its local exponent over the fitted
+    range: the log-log slope of :math:`\log^k x` is :math:`k/\ln x`, taken at the geometric
+    mean of the used points."""
+    xs = [p[variable] for p in fit.points if p["used"]]
+    return log_power / float(np.mean(np.log(xs))) if log_power else 0.0
+
+
+def steps_log_slack(steps_exponent: float, log_power: float, T_star: float) -> float:
+    r"""Slack of a steps-to-eps exponent when the bound carries :math:`\log^k T`:
+    :math:`T/\log^k T \propto x^{e}` gives :math:`d\ln T/d\ln x = e/(1 - k/\ln T)`, so the
+    band is :math:`[e, e/(1 - k/\ln T^*)]` (infinite once the logs dominate, k >= ln T*)."""
+    r = log_power / math.log(T_star) if log_power else 0.0
+    return math.inf if r >= 1 else steps_exponent * r / (1 - r)
+
+
+def verdict(fit: FitResult, variable: str, bound_exponent: float, slack: float = 0.0, max_width: float = 0.5) -> str:
+    r"""Measured exponent against an upper bound :math:`\mathrm{err} \lesssim x^{e_b}` (times logs).
+
+    The bound's own local exponent lies in the band :math:`[e_b, e_b + s]`, s >= 0 the slack
+    of its log factors over the fitted range (:func:`log_slack`, :func:`steps_log_slack`).
 
     * "inconclusive (CI too wide)": the CI is wider than ``max_width``;
-    * "matches": the CI contains :math:`e_b`;
+    * "matches": the CI meets the band;
     * "faster than bound": the CI lies below :math:`e_b` (the error decays faster in T, or
       grows slower in d, than the bound: consistent with it);
-    * "violates bound": the CI lies above :math:`e_b`.
+    * "violates bound": the CI lies above :math:`e_b + s`.
     """
     lo, hi = fit.ci[variable]
     if hi - lo > max_width:
         return VERDICTS[3]
-    if lo <= bound_exponent <= hi:
-        return VERDICTS[0]
-    return VERDICTS[1] if hi < bound_exponent else VERDICTS[2]
+    if hi < bound_exponent:
+        return VERDICTS[1]
+    if lo > bound_exponent + slack:
+        return VERDICTS[2]
+    return VERDICTS[0]
 
 
 def _points_table(fit: FitResult) -> str:

@@ -167,9 +167,14 @@ def run_sweep(
 
 
 def load_results(name: str, results_dir: str | Path = "results", keys: list[str] | None = None) -> pd.DataFrame:
-    """All completed rows of an experiment (optionally only the given config keys)."""
+    """All completed rows of an experiment (optionally only the given config keys): from the
+    per-config parts where they exist (always current), else from ``<name>.csv`` (e.g. the
+    committed table in a fresh clone)."""
     parts = Path(results_dir) / name
     files = sorted(parts.glob("*.csv")) if keys is None else [parts / f"{k}.csv" for k in keys if (parts / f"{k}.csv").exists()]
     if not files:
+        table = Path(results_dir) / f"{name}.csv"
+        if keys is None and table.exists():
+            return pd.read_csv(table)
         return pd.DataFrame()
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)

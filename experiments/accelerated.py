@@ -23,7 +23,7 @@ import torch
 
 from cmtheory.metrics import product_divergences, tv_grid
 from cmtheory.processes import linear_schedule
-from cmtheory.rates import fit_power_law, steps_to_eps, verdict
+from cmtheory.rates import fit_power_law, log_slack, steps_log_slack, steps_to_eps, verdict
 from cmtheory.report import Check, plt, rate_axes, save_figure
 from cmtheory.samplers import ddpm, exact_covariance, hessian_free, li_icml2024, one_score_reuse
 from cmtheory.samplers.exact_laws import ddpm_law_1d, exact_covariance_law_1d, gmm_1d_law, richardson_law
@@ -136,9 +136,13 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     for sampler, key, color in (("ddpm", "li_yan_ddpm", "C0"), ("exact_covariance", "li_cai_accelerated", "C1")):
         b = BOUNDS[key]
         T, v, se, fit = _fit_T(df, sampler)
-        rate_axes(axes[0], T, v, se, fit, "T", b.exponents["T"], label=sampler, color=color)
-        out.append(Check(f"E: TV vs T, {sampler} (exact law, d=1)", b.citation, b.formula, "T", b.exponents["T"], fit, verdict(fit, "T", b.exponents["T"]), "figures/accelerated.png", cfg + f"; T in {sorted(set(T.astype(int)))}; grid law, Richardson-extrapolated",
-                         "the exact-covariance sampler tests the T^-2 principle of PAPERS.md, not Li & Cai's unavailable update rule" if sampler != "ddpm" else ""))
+        # no error bars: se holds the grid error of the fine law, far above the extrapolated law's
+        rate_axes(axes[0], T, v, None, fit, "T", b.exponents["T"], label=sampler, color=color)
+        k_log = b.log_powers.get("T", 0)
+        grid_note = f"Grid error of the finer (unextrapolated) law at most {se.max():.1e}; the Richardson-extrapolated values are far more accurate (at T = 400, 2048 and 4096 cells agree to 0.3%)."
+        log_note = ["Li & Cai's bound is O~ (log factors of unstated power): the band assumes one power of log T."] if key == "li_cai_accelerated" else []
+        out.append(Check(f"E: TV vs T, {sampler} (exact law, d=1)", b.citation, b.formula, "T", b.exponents["T"], fit, verdict(fit, "T", b.exponents["T"], log_slack(fit, "T", k_log)), "figures/accelerated.png", cfg + f"; T in {[int(t) for t in T]}; grid law, Richardson-extrapolated",
+                         "the exact-covariance sampler tests the T^-2 principle of PAPERS.md, not Li & Cai's unavailable update rule" if sampler != "ddpm" else "", [grid_note] + log_note))
         T_fix = 200
         sub = df[(df["kind"] == "exact") & (df["sampler"] == sampler) & (df["T"] == T_fix) & (df["metric"] == "tv")].sort_values("d")
         # unweighted: d = 1 carries a grid error, d > 1 a Monte Carlo one; not comparable weights
@@ -149,8 +153,10 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
                              notes=["A product target's TV grows like sqrt(d) times the per-coordinate Hellinger distance; the bound is worst case over targets."]))
         sfit, rows = _steps_fit(df, sampler)
         if sfit is not None:
+            T_geo = float(np.exp(np.mean(np.log([r[2] for r in rows]))))
             for var, label in (("d", "d"), ("inv_eps", "1/eps")):
-                out.append(Check(f"E: steps to TV <= eps, {sampler}: exponent of {label}", b.citation, f"T ~ d^{b.steps_exponents['d']} eps^-{b.steps_exponents['inv_eps']}", var, b.steps_exponents[var], sfit, verdict(sfit, var, b.steps_exponents[var]), "figures/accelerated.png", cfg + f"; eps in {EPS}; T* interpolated log-log from the TV(T) curves"))
+                e = b.steps_exponents[var]
+                out.append(Check(f"E: steps to TV <= eps, {sampler}: exponent of {label}", b.citation, f"T ~ d^{b.steps_exponents['d']} eps^-{b.steps_exponents['inv_eps']}", var, e, sfit, verdict(sfit, var, e, steps_log_slack(e, k_log, T_geo)), "figures/accelerated.png", cfg + f"; eps in {EPS}; T* interpolated log-log from the TV(T) curves", notes=log_note))
     axes[0].set(xlabel="T (steps)", ylabel="TV(output, target)", title="exact laws, d = 1")
     axes[1].set(xlabel="d", ylabel="TV", title="product target, T = 200")
     mc = _mc_table(df)
@@ -166,11 +172,14 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
         excluded = [not p["used"] for p in fit.points]
         rate_axes(axes[2], sub["T"], sub["value"], sub["se"], fit, "T", None, label=sampler, color=f"C{i}", excluded=excluded)
         bexp = -1.0 if sampler in ("ddpm", "li_icml2024") else -2.0
-        notes = ["W1 of the Monte Carlo output against the exact CDF (the TV bounds do not apply to W1 directly; the exponent is compared with the TV rate the principle predicts)."]
+        notes = [
+            "W1 of the Monte Carlo output against the exact CDF; the 'bound exponent' here is the order the sampler is designed for (T^-1 or T^-2), not a W1 bound.",
+            "Points within a few multiples of the noise floor bias a slope towards 0 (the empirical W1 does not subtract the floor); the exact-law checks above are the reference for the T^-2 claim.",
+        ]
         dep = {"one_score_reuse": "a reconstruction of Li & Cai's one-score sampler (their rule was not available); carries an O(beta^2) mean shift per step",
                "li_icml2024": "update rule reconstructed in PAPERS.md (unverified); expected T^-1 (mean bias)",
                "hessian_free": "Hessian-free exact-covariance step with three score evaluations"}.get(sampler, "")
-        out.append(Check(f"E: W1 vs T, {sampler} (Monte Carlo, n={int(df[df['kind'] == 'mc']['n'].iloc[0])})", "PAPERS.md E", "error exponent predicted by the sampler's order", "T", bexp, fit, verdict(fit, "T", bexp), "figures/accelerated.png", cfg, dep, notes))
+        out.append(Check(f"E: W1 vs T, {sampler} (Monte Carlo, n={int(df[df['kind'] == 'mc']['n'].iloc[0])})", "PAPERS.md E (design order of the sampler)", "error exponent predicted by the sampler's order", "T", bexp, fit, verdict(fit, "T", bexp), "figures/accelerated.png", cfg, dep, notes))
     axes[2].set(xlabel="T (steps)", ylabel="W1(output, target)", title="Monte Carlo samplers, d = 1")
     for ax in axes:
         ax.legend(fontsize=6)

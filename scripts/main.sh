@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m cmtheory.demo "$@"
+exec .venv/bin/cmtheory run all --profile quick --jobs 2 "$@"

@@ -1,0 +1,22 @@
+"""Top-level tasks for the sweep tests (importable by worker processes)."""
+
+import time
+
+import numpy as np
+
+
+def noisy_task(config, seed, device="cpu"):
+    """Rows that depend on the config and its seed only."""
+    rng = np.random.default_rng(seed)
+    return [{"metric": "draw", "value": float(rng.standard_normal()) + config["x"]}, {"metric": "square", "value": config["x"] ** 2}]
+
+
+def failing_task(config, seed, device="cpu"):
+    if config["x"] == 3:
+        raise RuntimeError("config x=3 fails")
+    return noisy_task(config, seed, device)
+
+
+def slow_task(config, seed, device="cpu"):
+    time.sleep(0.3)
+    return noisy_task(config, seed, device)
