@@ -100,3 +100,16 @@ def test_non_monotone_mean_map_is_rejected():
     rough = perturbed_score(GMM.score, 200.0, 1, torch.Generator().manual_seed(0), length_scale=0.01)
     with pytest.raises(ValueError, match="not increasing"):
         ddpm_law_1d(rough, linear_schedule(50), uniform_grid(-5, 5, 256))
+
+
+@pytest.mark.slow
+def test_exact_covariance_rate_at_high_resolution():
+    """Full-profile check (about 3 min): over T = 100..800 with 4096-cell Richardson laws the
+    exact-covariance TV slope is within 0.1 of -2 (the quick test stops at T = 400)."""
+    Ts = [100, 200, 400, 800]
+    tv = []
+    for T in Ts:
+        sched = linear_schedule(T)
+        law = richardson_law(lambda e: exact_covariance_law_1d(GMM.score, GMM.hvp, sched, e), -7, 7, 4096)
+        tv.append(_tv(law.masses, gmm_1d_law(GMM, 1.0, 0.0, law.edges).masses))
+    assert abs(_fit_slope(Ts, tv) + 2) < 0.1, tv

@@ -1,0 +1,150 @@
+"""Run every benchmark and write BENCHMARKS.md.
+
+    python -m benchmarks.run_all [--out BENCHMARKS.md] [--skip-sweeps] [--device cpu|cuda]
+
+Every ratio is measured in the same process (or, for peak memory, in fresh subprocesses of
+the same interpreter). Nothing here is a test: numbers are recorded, targets compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import multiprocessing as mp
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.baselines import numpy_ddpm, scheduler_loop
+from benchmarks.bench_scores import gmm, score_rows
+from benchmarks.common import machine, timeit
+from cmtheory.processes import linear_schedule
+from cmtheory.samplers import ddim, ddpm, exact_covariance, hessian_free, li_icml2024, one_score_reuse
+from cmtheory.samplers.ode import log_grid
+from cmtheory.samplers.scores import CountingScore
+
+
+def _sampler_section(n, d, T, K, device, lines):
+    target = gmm("isotropic", d, K, torch.Generator().manual_seed(0))
+    sched = linear_schedule(T)
+    y0 = torch.randn(n, d, generator=torch.Generator().manual_seed(1)).to(device)
+    x = y0.clone()
+    target.score(x, 0.5, 0.5)
+
+    def score_time(calls):
+        return timeit(lambda: [target.score(x, 0.5, 0.5) for _ in range(calls)], repeats=1, warmup=0)
+
+    def hvp_time(calls):
+        return timeit(lambda: [target.hvp(x, x, 0.5, 0.5) for _ in range(calls)], repeats=1, warmup=0)
+
+    runs = {
+        "ddpm": lambda s: ddpm(s, sched, y0),
+        "exact_covariance": lambda s: exact_covariance(s, target.hvp, sched, y0),
+        "hessian_free": lambda s: hessian_free(s, sched, y0),
+        "one_score_reuse": lambda s: one_score_reuse(s, sched, y0),
+        "li_icml2024": lambda s: li_icml2024(s, sched, y0),
+        "ddim (ODE)": lambda s: ddim(lambda yy, a, sg: (yy + sg**2 * s(yy, a, sg)) / a, log_grid(80.0, 0.002, T), y0),
+    }
+    lines += [f"### Samplers: n = {n}, d = {d}, T = {T}, isotropic GMM K = {K}, float32, {device}", "",
+              "| sampler | time (s) | samples x steps / s | score (+HVP) cost alone (s) | overhead over the score |", "|---|---|---|---|---|"]
+    for name, run in runs.items():
+        c = CountingScore(target.score)
+        t = timeit(lambda: run(c), repeats=1, warmup=0)
+        calls = c.calls
+        base = score_time(calls) + (hvp_time(T) if name == "exact_covariance" else 0.0)
+        lines.append(f"| {name} | {t:.2f} | {n * T / t:.3g} | {base:.2f} | {t / base - 1:+.0%} |")
+    # what a user would otherwise write
+    betas = sched.betas.float()
+    t_sched = timeit(lambda: scheduler_loop(target, betas, y0), repeats=1, warmup=0)
+    lines.append(f"| baseline: diffusers-style scheduler loop | {t_sched:.2f} | {n * T / t_sched:.3g} | {score_time(T):.2f} | |")
+    w = target.weights.numpy().astype(np.float32)
+    mu = target.means.numpy().astype(np.float32)
+    cc = target.covs.numpy().astype(np.float32)
+    yn = y0.cpu().numpy()
+    t_np = timeit(lambda: numpy_ddpm(w, mu, cc, sched.betas.numpy(), yn, np.random.default_rng(0)), repeats=1, warmup=0)
+    lines.append(f"| baseline: numpy loop | {t_np:.2f} | {n * T / t_np:.3g} | | |")
+    lines.append("")
+
+
+def _metric_child(method, n, d, q):
+    from cmtheory.metrics import wasserstein
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((n, d)), rng.standard_normal((n, d)) + 0.5
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    kwargs = {"method": method, "batches": 2}
+    if method == "sinkhorn":
+        kwargs["reg"] = 1.0
+    wasserstein(x, y, **kwargs)
+    q.put((time.perf_counter() - t0, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024))
+
+
+def _metric_section(lines, budget_s=120.0):
+    lines += ["### Metrics: time and peak memory against n (d = 64 for emd, d = 8 for Sinkhorn and sliced; 2 batches of n/2)", "",
+              "| method | n | time (s) | peak extra memory (MiB) |", "|---|---|---|---|"]
+    ctx = mp.get_context("spawn")
+    plans = [("emd", 64, [1024, 2048, 4096, 8192]), ("sinkhorn", 8, [1000, 4000, 16000, 64000]), ("sliced", 8, [10_000, 100_000, 1_000_000])]
+    for method, d, ns in plans:
+        for n in ns:
+            q = ctx.Queue()
+            p = ctx.Process(target=_metric_child, args=(method, n, d, q))
+            p.start()
+            p.join(budget_s)
+            if p.is_alive():
+                p.kill()
+                lines.append(f"| {method} | {n} | > {budget_s:.0f} (stopped) | |")
+                break
+            t, mem = q.get()
+            lines.append(f"| {method} | {n} | {t:.2f} | {mem:.0f} |")
+    lines.append("")
+
+
+SWEEP_EXPERIMENTS = ("manifold", "consistency_training")  # accelerated: ~15 min serially, see BENCHMARKS.md
+
+
+def _sweep_section(lines):
+    lines += ["### Sweeps: the quick profile, serial against --jobs 2 (fresh results directories)", "", "| experiment | serial (s) | --jobs 2 (s) | speed-up |", "|---|---|---|---|"]
+    for name in SWEEP_EXPERIMENTS:
+        times = []
+        for jobs in (1, 2):
+            out = f"/tmp/cmtheory-bench-sweep-{name}-{jobs}"
+            subprocess.run(["rm", "-rf", out], check=True)
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "cmtheory.cli", "--results", out, "--figures", out + "/fig", "--checks", out + "/checks.md", "run", name, "--jobs", str(jobs), "--quiet"], check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        lines.append(f"| {name} | {times[0]:.1f} | {times[1]:.1f} | {times[0] / times[1]:.2f}x |")
+    lines.append("")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="BENCHMARKS.md")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--skip-sweeps", action="store_true")
+    args = ap.parse_args(argv)
+    lines = ["# Benchmarks", "", f"Recorded {datetime.date.today().isoformat()} with `python -m benchmarks.run_all` on {machine()}.", ""]
+    rows, t_mm, mm_rate = score_rows(65536, 256, 64, args.device)
+    lines += ["### Score evaluation: n = 65536, d = 256, float32", "", f"Reference: the isotropic score's two equivalent matmuls (x mu^T and r mu, K = 64) take {t_mm * 1e3:.1f} ms, {mm_rate:.1f} GFLOP/s.", "",
+              "| target | time (ms) | achieved GFLOP/s | fraction of matmul rate | time / two matmuls |", "|---|---|---|---|---|"]
+    for name, t, rate, ratio in rows:
+        rate_cells = f"{rate:.1f} | {rate / mm_rate:.0%}" if rate else "n/a (no matmul-equivalent count) | n/a"
+        ratio_cell = f"{ratio:.2f}x" if ratio else ""
+        lines.append(f"| {name} | {t * 1e3:.1f} | {rate_cells} | {ratio_cell} |")
+    lines.append("")
+    for K in (16, 256):
+        _sampler_section(100_000, 64, 1000, K, args.device, lines)
+    _metric_section(lines)
+    if not args.skip_sweeps:
+        _sweep_section(lines)
+    with open(args.out, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
