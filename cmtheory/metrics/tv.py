@@ -90,11 +90,11 @@ def _tv_normal_1d(m1, s1, m2, s2) -> float:
     a = 0.5 / s2**2 - 0.5 / s1**2
     b = m1 / s1**2 - m2 / s2**2
     c = 0.5 * m2**2 / s2**2 - 0.5 * m1**2 / s1**2 + math.log(s2 / s1)
-    disc = b * b - 4 * a * c
+    # two distinct normal densities with different variances always cross twice (both
+    # integrate to 1), so disc > 0; max() only guards round-off for near-identical laws
+    disc = max(b * b - 4 * a * c, 0.0)
     F1 = lambda x: scipy.special.ndtr((x - m1) / s1)  # noqa: E731
     F2 = lambda x: scipy.special.ndtr((x - m2) / s2)  # noqa: E731
-    if disc <= 0:  # one density dominates everywhere (cannot happen for two normal laws) -> TV = 0
-        return 0.0
     r1, r2 = sorted(((-b - math.sqrt(disc)) / (2 * a), (-b + math.sqrt(disc)) / (2 * a)))
     inside = (F1(r2) - F1(r1)) - (F2(r2) - F2(r1))  # P1 - P2 on [r1, r2]
     return float(abs(inside))
