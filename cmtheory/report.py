@@ -85,6 +85,6 @@ def checks_markdown(checks: list[Check], header: str) -> str:
         if c.departures:
             out.append(f"- Departures from the paper: {c.departures}")
         if c.fit is not None and c.fit.excluded:
-            out.append(f"- Excluded points: " + "; ".join(f"{c.variable}={p[c.variable]:g} ({p['reason']})" for p in c.fit.excluded))
+            out.append("- Excluded points: " + "; ".join(f"{c.variable}={p[c.variable]:g} ({p['reason']})" for p in c.fit.excluded))
         out += [f"- {n}" for n in c.notes]
     return "\n".join(out) + "\n"

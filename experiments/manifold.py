@@ -9,7 +9,6 @@ Gil-Pelaez and KL in closed form. Schedule: linear VP 0.1..20, start N(0, I_d).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 

@@ -1,7 +1,6 @@
 """Experiments: plain grids for both profiles, and quick versions of the slope assertions
 that the CI keeps (empirical slopes against theory), run through each experiment's own code."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

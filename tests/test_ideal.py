@@ -1,7 +1,6 @@
 """Ideal consistency training: the recursion against independent computations, and the
 T^-1 rate of PAPERS.md section A on a Gaussian target."""
 
-import math
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Stochastic samplers: Monte Carlo against exact laws, evaluation counts, interface."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from cmtheory.metrics import coupling_distance, w2_gaussians, w2_product, w_grid, wasserstein
 from cmtheory.samplers.exact_laws import gmm_1d_law, normal_law, uniform_grid
