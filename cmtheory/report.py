@@ -32,10 +32,12 @@ class Check:
     config: str
     departures: str = ""
     notes: list = field(default_factory=list)
+    summary: str = ""
 
     def measured(self) -> str:
+        """The fitted exponent with its CI; for a comparison (no fit) the ``summary``."""
         if self.fit is None:
-            return "not measured"
+            return self.summary or "not measured"
         lo, hi = self.fit.ci[self.variable]
         used = sum(p["used"] for p in self.fit.points)
         return f"{self.fit.exponents[self.variable]:+.3f} [{lo:+.3f}, {hi:+.3f}] ({used}/{len(self.fit.points)} points)"
@@ -86,5 +88,5 @@ def checks_markdown(checks: list[Check], header: str) -> str:
             out.append(f"- Departures from the paper: {c.departures}")
         if c.fit is not None and c.fit.excluded:
             out.append("- Excluded points: " + "; ".join(f"{c.variable}={p[c.variable]:g} ({p['reason']})" for p in c.fit.excluded))
-        out += [f"- {n}" for n in c.notes]
+        out += [n if (not n or n.startswith("|")) else f"- {n}" for n in c.notes]
     return "\n".join(out) + "\n"

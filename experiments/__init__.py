@@ -3,7 +3,7 @@ run(config, seed, device) -> rows, and checks(df, figures_dir, profile) -> [Chec
 
 from importlib import import_module
 
-MODULES = ["accelerated", "consistency_training", "manifold"]
+MODULES = ["accelerated", "consistency_training", "direct_cm", "statistical_rate", "scm", "manifold"]
 
 
 def registry() -> dict:

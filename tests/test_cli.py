@@ -12,7 +12,7 @@ def _args(tmp_path):
 def test_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("accelerated", "consistency_training", "manifold"):
+    for name in ("accelerated", "consistency_training", "direct_cm", "statistical_rate", "scm", "manifold"):
         assert name in out
 
 
@@ -21,7 +21,7 @@ def test_run_plot_checks_and_resume(tmp_path, capsys):
     assert main(args + ["run", "manifold", "--profile", "quick", "--quiet"]) == 0
     checks = (tmp_path / "checks.md").read_text()
     assert "Manifold: TV vs ambient d (DDPM, variance posterior)" in checks and "matches" in checks
-    assert "Claims not measured yet" in checks
+    assert "Departures from the papers" in checks and "not measured" not in checks
     assert (tmp_path / "figures" / "manifold.png").exists() and (tmp_path / "figures" / "manifold.pdf").exists()
     table = (tmp_path / "results" / "manifold.csv").read_text()
     # rerun: every config is cached, so nothing is recomputed and the table is unchanged

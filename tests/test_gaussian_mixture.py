@@ -99,3 +99,13 @@ def test_chunking_gives_same_result_as_one_pass(monkeypatch):
 def test_invalid_parameters_raise(weights, means, covs, match):
     with pytest.raises(ValueError, match=match):
         GaussianMixture(weights, means, covs)
+
+
+def test_ring_mixture_moments():
+    from cmtheory.targets import ring_mixture
+
+    t = ring_mixture(8, 2.0, 0.04)
+    torch.testing.assert_close(t.mean(), torch.zeros(2, dtype=torch.float64), atol=1e-14, rtol=0)
+    torch.testing.assert_close(t.covariance(), (2.0**2 / 2 + 0.04) * torch.eye(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="radius"):
+        ring_mixture(8, -1.0)

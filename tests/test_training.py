@@ -23,7 +23,7 @@ from cmtheory.consistency.training import (
 )
 from cmtheory.metrics import wasserstein
 from cmtheory.samplers.ode import ddim, ddim_step, heun, karras_grid
-from cmtheory.targets import GaussianMixture
+from cmtheory.targets import GaussianMixture, ring_mixture
 
 GAUSS = GaussianMixture([1.0], [[1.5]], [0.25])
 S0, SD = 0.8, 0.5
@@ -31,8 +31,7 @@ GAUSS_2D = GaussianMixture([1.0], [[0.0, 0.0]], [S0**2])
 
 
 def eight_gaussians(radius=2.0, var=0.04):
-    ang = torch.arange(8, dtype=torch.float64) * 2 * math.pi / 8
-    return GaussianMixture([1 / 8] * 8, radius * torch.stack([torch.cos(ang), torch.sin(ang)], 1), [var] * 8)
+    return ring_mixture(8, radius, var)
 
 
 def test_teacher_step_is_the_ddim_step():
@@ -202,3 +201,14 @@ def test_bad_inputs_name_the_argument():
         consistency_sample(model, 4, [1.0, 2.0])
     with pytest.raises(ValueError, match="steps must be 1 or 2"):
         scm_sample(train_scm(GAUSS, iterations=1, width=4, depth=1)[0], 4, steps=3)
+
+
+def test_loss_curve_blocks():
+    import numpy as np
+
+    from cmtheory.consistency import TrainingLog
+
+    log = TrainingLog(np.array([1.0, 3.0, 2.0, 4.0, np.nan, np.nan, 7.0]), True, 7, 0.0)
+    it, v = log.curve(2)
+    assert it.tolist() == [2, 4] and v.tolist() == [2.0, 3.0]
+    assert log.final_loss(2) == pytest.approx(5.5)

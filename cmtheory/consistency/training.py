@@ -78,6 +78,15 @@ class TrainingLog:
         finite = self.losses[np.isfinite(self.losses)]
         return float(finite[-window:].mean()) if finite.size else math.nan
 
+    def curve(self, every: int = 50) -> tuple[np.ndarray, np.ndarray]:
+        """The loss curve for storage: the mean loss over each block of ``every`` iterations,
+        indexed by the block's last iteration (1-based); blocks after a divergence are dropped."""
+        check_positive_int(every, "every")
+        k = len(self.losses) // every
+        blocks = self.losses[: k * every].reshape(k, every).mean(1)
+        keep = np.isfinite(blocks)
+        return (np.arange(1, k + 1) * every)[keep], blocks[keep]
+
 
 def _ascending(sigmas) -> torch.Tensor:
     lam = _check_grid(sigmas)
@@ -120,10 +129,12 @@ def _network(d, sigma_min, sigma_data, width, depth, generator) -> EDMConsistenc
     return EDMConsistency(TimeMLP(d, width, depth, generator=generator), sigma_min, sigma_data)
 
 
-def _optimise(model: nn.Module, loss_fn, iterations: int, lr: float, after_step=None, extra_params=()) -> TrainingLog:
-    """Adam on ``loss_fn(it)``; stops at the first non-finite loss or parameter (diverged)."""
+def _optimise(model: nn.Module, loss_fn, iterations: int, lr: float, after_step=None, extra_params=(), lr_decay: bool = False) -> TrainingLog:
+    """Adam on ``loss_fn(it)`` (with ``lr_decay``, the rate follows a cosine from lr to 0);
+    stops at the first non-finite loss or parameter (diverged)."""
     params = list(model.parameters()) + list(extra_params)
     opt = torch.optim.Adam(params, lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations) if lr_decay else None
     losses = np.full(iterations, np.nan)
     t0, diverged = time.perf_counter(), False
     for it in range(iterations):
@@ -134,6 +145,8 @@ def _optimise(model: nn.Module, loss_fn, iterations: int, lr: float, after_step=
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if schedule is not None:
+            schedule.step()
         losses[it] = loss.item()
         if not all(torch.isfinite(p).all() for p in params):
             diverged = True
@@ -151,6 +164,7 @@ def train_consistency(
     iterations: int = 2000,
     batch: int = 256,
     lr: float = 1e-3,
+    lr_decay: bool = False,
     ema: float = 0.0,
     width: int = 128,
     depth: int = 3,
@@ -172,6 +186,8 @@ def train_consistency(
     method : {"ct", "cd", "direct"}
     iterations, batch, lr : int, int, float
         Adam steps, batch size and learning rate.
+    lr_decay : bool
+        Cosine decay of the learning rate to 0 over the iterations.
     ema : float in [0, 1)
         EMA rate of the target network; 0 is the stop-gradient target.
     width, depth : int
@@ -215,8 +231,8 @@ def train_consistency(
             for p_t, p in zip(f_minus.parameters(), model.parameters()):
                 p_t.lerp_(p, 1 - ema)
 
-    log = _optimise(model, loss_fn, iterations, lr, ema_update if ema > 0 else None)
-    log.extra.update(method=method, ema=ema, N=N, sigma_data=sd)
+    log = _optimise(model, loss_fn, iterations, lr, ema_update if ema > 0 else None, lr_decay=lr_decay)
+    log.extra.update(method=method, ema=ema, N=N, sigma_data=sd, lr_decay=lr_decay)
     return model, log
 
 

@@ -2,8 +2,8 @@
 
 from cmtheory.targets.base import Target
 from cmtheory.targets.empirical import Empirical
-from cmtheory.targets.gaussian_mixture import GaussianMixture
+from cmtheory.targets.gaussian_mixture import GaussianMixture, ring_mixture
 from cmtheory.targets.manifolds import Embedded, Sphere, Subspace
 from cmtheory.targets.product import ProductMixture
 
-__all__ = ["Target", "GaussianMixture", "ProductMixture", "Embedded", "Subspace", "Sphere", "Empirical"]
+__all__ = ["Target", "GaussianMixture", "ProductMixture", "Embedded", "Subspace", "Sphere", "Empirical", "ring_mixture"]

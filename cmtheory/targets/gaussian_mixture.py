@@ -24,10 +24,10 @@ import math
 
 import torch
 
-from cmtheory._checks import check_positive_int
+from cmtheory._checks import check_positive, check_positive_int
 from cmtheory.targets.base import Target, _randn
 
-__all__ = ["GaussianMixture"]
+__all__ = ["GaussianMixture", "ring_mixture"]
 
 _LOG_2PI = math.log(2 * math.pi)
 _CHUNK_ELEMENTS = 2**24  # bound on n_chunk * K * (d for full covariances)
@@ -309,3 +309,14 @@ class GaussianMixture(Target):
         size = max(1, _CHUNK_ELEMENTS // self.d**2)  # the gather root[k] holds size * d * d numbers
         parts = [torch.einsum("nij,nj->ni", root[k[i : i + size]], z[i : i + size]) for i in range(0, n, size)]
         return p["mu"][k] + torch.cat(parts)
+
+
+def ring_mixture(K: int = 8, radius: float = 2.0, variance: float = 0.04) -> GaussianMixture:
+    r"""The 2-D toy of the consistency-model literature: K equal isotropic Gaussians
+    :math:`N(r(\cos 2\pi k/K, \sin 2\pi k/K), vI)`, k = 0..K-1. Coordinate variance
+    :math:`r^2/2 + v`."""
+    check_positive_int(K, "K")
+    check_positive(radius, "radius")
+    check_positive(variance, "variance")
+    ang = torch.arange(K, dtype=torch.float64) * 2 * math.pi / K
+    return GaussianMixture([1.0 / K] * K, radius * torch.stack([torch.cos(ang), torch.sin(ang)], 1), [variance] * K)
