@@ -142,7 +142,7 @@ BOUNDS: dict[str, Bound] = {
             "O~(n^(-1/d)), the empirical-measure W1 rate",
             {"n": None, "d": None},
             _dou_isolation,
-            notes="The n exponent is -1/d.",
+            notes="The n exponent is -1/d, the empirical-measure W1 rate for d >= 3 (with a log at d = 2; n^(-1/2) in d = 1, Fournier & Guillin 2015).",
         ),
     )
 }

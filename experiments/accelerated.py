@@ -39,9 +39,11 @@ EPS = [0.05, 0.02, 0.01]
 MC_SAMPLERS = ["ddpm", "exact_covariance", "hessian_free", "one_score_reuse", "li_icml2024"]
 
 PROFILES = {
+    # quick MC: T <= 70 (at T = 100 the T^-2 samplers reach the n = 1e6 floor) keeps the quick
+    # profile within 15 minutes with the neural experiments
     # grid sizes: the Richardson law of the exact-covariance sampler is converged to ~1% at
     # T <= 400 with 2048 cells and needs 4096 at T = 800 (measured; grid error grows with T)
-    "quick": {"exact_T": [25, 50, 100, 200, 400], "cells": 2048, "mc_T": [25, 35, 50, 70, 100], "reps": 3, "n": 500_000, "n_mc": 20_000},
+    "quick": {"exact_T": [25, 50, 100, 200, 400], "cells": 2048, "mc_T": [25, 35, 50, 70], "reps": 3, "n": 1_000_000, "n_mc": 20_000},
     "full": {"exact_T": [25, 50, 100, 200, 400, 800], "cells": 4096, "mc_T": [25, 35, 50, 70, 100, 140, 200], "reps": 5, "n": 4_000_000, "n_mc": 100_000},
 }
 

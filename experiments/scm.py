@@ -89,8 +89,10 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
                      [f"Failed = diverged or 1-step W2 above {BLOW_UP:g}x Heun-64's."], f"{int((~stable['failed']).sum())}/{len(stable)} runs stable; 1-step W2 {stable['w2_1'].mean():.4g}, Heun-64 {stable['heun'].mean():.4g}"))
     failed = runs.groupby(["variant", "frequencies"])["failed"].mean()
     summary = "; ".join(f"{v} ({f}): {100 * x:.0f}% failed" for (v, f), x in failed.items())
+    peaks = runs[runs["mode"] == "scd"].groupby("frequencies")["tangent_peak"].median()
+    peak_note = "Median over sCD variants of the peak mean tangent norm: " + ", ".join(f"{f} sinusoids {v:.3g}" for f, v in peaks.items()) + "."
     out.append(Check("D: sCD stabiliser ablation (recorded, no assertion)", CITATION, "without the stabilisers training is unstable", "variant", None, None, "recorded", "figures/scm.png", cfg, dep,
-                     ["Per-run outcomes:", "", *table, ""], summary))
+                     [peak_note, "Per-run outcomes:", "", *table, ""], summary))
     ok_runs = runs[~runs["failed"] & np.isfinite(runs["w2_2"])]
     diff, lo, hi = paired_difference_ci(ok_runs["w2_2"], ok_runs["w2_1"])
     verdict = comparison_verdict(lo, hi, -1) if np.isfinite(lo) else "inconclusive (fewer than 2 runs)"

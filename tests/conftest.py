@@ -1,5 +1,7 @@
 """Shared fixtures: one instance of every target kind, built from a fixed seed."""
 
+import os
+
 import pytest
 import torch
 
@@ -32,3 +34,9 @@ TARGETS = make_targets()
 @pytest.fixture(params=sorted(TARGETS))
 def target(request):
     return TARGETS[request.param]
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n N: one torch thread per worker; N workers x the default thread count
+    # oversubscribe the cores, and OpenMP spin-waiting then slows the suite several-fold
+    torch.set_num_threads(1)
