@@ -60,6 +60,11 @@ def _step_constants(schedule: DiscreteVP, t: int):
     return beta, 1 - beta, a, s
 
 
+def _tweedie_mean(score: ScoreFn, y: torch.Tensor, beta: float, alpha: float, a, s) -> torch.Tensor:
+    r""":math:`(y + \beta s_t(y))/\sqrt{\alpha}` in two passes over (n, d)."""
+    return torch.add(y, score(y, a, s), alpha=beta).div_(math.sqrt(alpha))
+
+
 def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tensor, variance: str = "beta") -> GaussianTransition:
     r"""DDPM step t: mean :math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}`, noise :math:`\sqrt{v_t} Z`.
 
@@ -74,8 +79,7 @@ def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tenso
         v = beta * float((1 - abar[t - 1]) / (1 - abar[t]))
     else:
         raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
-    mean = (y + beta * score(y, a, s)) / math.sqrt(alpha)
-    return GaussianTransition(mean, lambda z: math.sqrt(v) * z)
+    return GaussianTransition(_tweedie_mean(score, y, beta, alpha, a, s), lambda z: math.sqrt(v) * z)
 
 
 def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, t: int, y: torch.Tensor) -> GaussianTransition:
@@ -88,7 +92,7 @@ def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP
     inside, i.e. :math:`O(\beta^3)` for the covariance.
     """
     beta, alpha, a, s = _step_constants(schedule, t)
-    mean = (y + beta * score(y, a, s)) / math.sqrt(alpha)
+    mean = _tweedie_mean(score, y, beta, alpha, a, s)
     c = math.sqrt(beta / alpha)
     return GaussianTransition(mean, lambda z: c * (z + 0.5 * beta * hvp(y, z, a, s)))
 

@@ -57,12 +57,12 @@ class _Isotropic:
     def log_comp(self, p, x, a, s):
         v = self.var(p, a, s)
         d = x.shape[1]
-        sq = (x * x).sum(1, keepdim=True) - 2 * a * (x @ p["mu"].T) + a**2 * p["mu_sq"]
+        sq = torch.linalg.vector_norm(x, dim=1, keepdim=True) ** 2 - 2 * a * (x @ p["mu"].T) + a**2 * p["mu_sq"]
         return -0.5 * sq / v - 0.5 * d * (_LOG_2PI + torch.log(v))
 
     def wscore(self, p, x, w, a, s):
         wv = w / self.var(p, a, s)
-        return a * (wv @ p["mu"]) - x * wv.sum(1, keepdim=True)
+        return ((a * wv) @ p["mu"]).addcmul_(x, wv.sum(1, keepdim=True), value=-1)  # one fused pass over (n, d)
 
     def wprec(self, p, v, w, a, s):
         return v * (w / self.var(p, a, s)).sum(1, keepdim=True)
