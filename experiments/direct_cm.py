@@ -44,10 +44,10 @@ def configs(profile: str) -> list[dict]:
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
     target = TARGETS[config["target"]]
     grid = karras_grid(SIGMA_MAX, SIGMA_MIN, N)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)
     model, log = train_consistency(target, grid, config["model"], iterations=config["iterations"], generator=g)
-    ge = torch.Generator().manual_seed(seed + 1)
-    z = SIGMA_MAX * torch.randn(EVAL_N, target.d, generator=ge, dtype=torch.float64)
+    ge = torch.Generator(device=device).manual_seed(seed + 1)
+    z = SIGMA_MAX * torch.randn(EVAL_N, target.d, generator=ge, dtype=torch.float64, device=device)
     with torch.no_grad():
         y = model(z.float(), SIGMA_MAX).double()
     s = grid.flip(0)

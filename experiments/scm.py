@@ -49,12 +49,12 @@ def configs(profile: str) -> list[dict]:
 
 
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)
     kwargs = {"normalise": True, "warmup": config["iterations"] // 6, "adaptive": True, **VARIANTS[config["variant"]]}
     model, log = train_scm(TARGET, config["mode"], iterations=config["iterations"], sigma_data=SIGMA_D, frequencies=config["frequencies"], generator=g, **kwargs)
-    ge = torch.Generator().manual_seed(seed + 1)
+    ge = torch.Generator(device=device).manual_seed(seed + 1)
     ref, ref2 = TARGET.sample(EVAL_N, ge), TARGET.sample(EVAL_N, ge)
-    ode = heun(TARGET.denoiser, karras_grid(80.0, 0.002, 64), 80 * torch.randn(EVAL_N, 2, generator=ge, dtype=torch.float64))
+    ode = heun(TARGET.denoiser, karras_grid(80.0, 0.002, 64), 80 * torch.randn(EVAL_N, 2, generator=ge, dtype=torch.float64, device=device))
     rows = [w_row(f"w2_{k}_step", scm_sample(model, EVAL_N, k, ge), ref, ref2) for k in (1, 2)] if not log.diverged else []
     rows.append(w_row("w2_heun64", ode, ref, ref2))
     tn = log.extra["tangent_norm"]

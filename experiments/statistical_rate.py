@@ -54,7 +54,7 @@ def configs(profile: str) -> list[dict]:
 
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
     d, n = config["d"], config["n_train"]
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)
     truth = target(d)
     data = truth if n == 0 else Empirical(truth.sample(n, g))
     model, log = train_consistency(data, karras_grid(SIGMA_MAX, SIGMA_MIN, N), "cd", iterations=config["iterations"], ema=EMA, lr_decay=True, generator=g)

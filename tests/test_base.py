@@ -87,6 +87,9 @@ def test_rejects_bad_points_and_channel(target):
     bad[0, 0] = float("inf")
     with pytest.raises(ValueError, match="NaN or inf"):
         target.log_prob(bad, 1.0, 0.5)
+    bad[0, 0] = -float("inf")  # the check is one min/max pass: -inf shows in the min
+    with pytest.raises(ValueError, match="NaN or inf"):
+        target.denoiser(bad, 1.0, 0.5)
     with pytest.raises(ValueError, match="alpha must be > 0"):
         target.score(x, 0.0, 0.5)
     with pytest.raises(ValueError, match="sigma must be >= 0|sigma must be > 0"):

@@ -25,7 +25,8 @@ paper's stabilisers as switches (tangent normalisation, tangent warmup, adaptive
 prior weighting) and a log-normal time proposal.
 
 Every random draw comes from the ``generator`` argument (initial parameters included), so
-a seed fixes the result on a given device. Training runs in float32.
+a seed fixes the result on a given device; training runs on the generator's device (pass
+``torch.Generator(device="cuda")`` for a GPU), in float32.
 """
 
 from __future__ import annotations
@@ -125,8 +126,21 @@ def teacher_solve(target: Target, y: torch.Tensor, s: torch.Tensor, start: torch
     return y
 
 
+def _init_generator(g: torch.Generator) -> torch.Generator:
+    """Initial parameters are drawn on the CPU: from ``g`` itself, or, for a device
+    generator, from a CPU generator seeded by it."""
+    if g.device.type == "cpu":
+        return g
+    return torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=g, device=g.device)))
+
+
+def _randn(shape, g: torch.Generator | None, device=None) -> torch.Tensor:
+    return torch.randn(shape, generator=g, dtype=DTYPE, device=g.device if g is not None else device)
+
+
 def _network(d, sigma_min, sigma_data, width, depth, generator) -> EDMConsistency:
-    return EDMConsistency(TimeMLP(d, width, depth, generator=generator), sigma_min, sigma_data)
+    F = TimeMLP(d, width, depth, generator=_init_generator(generator))
+    return EDMConsistency(F, sigma_min, sigma_data).to(generator.device)
 
 
 def _optimise(model: nn.Module, loss_fn, iterations: int, lr: float, after_step=None, extra_params=(), lr_decay: bool = False) -> TrainingLog:
@@ -207,7 +221,7 @@ def train_consistency(
         raise ValueError(f"ema must be in [0, 1), got {ema!r}")
     _check_training(target, iterations, batch, lr)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    s = _ascending(sigmas)
+    s = _ascending(sigmas).to(g.device)
     N = s.numel() - 1
     sd = sigma_data if sigma_data is not None else _sigma_data(target, g)
     model = _network(target.d, float(s[0]), sd, width, depth, g)
@@ -215,8 +229,8 @@ def train_consistency(
 
     def loss_fn(it):
         x0 = target.sample(batch, g, dtype=DTYPE)
-        z = torch.randn(x0.shape, generator=g, dtype=DTYPE)
-        i = torch.randint(1, N + 1, (batch,), generator=g)
+        z = _randn(x0.shape, g)
+        i = torch.randint(1, N + 1, (batch,), generator=g, device=g.device)
         y = x0 + s[i][:, None] * z
         with torch.no_grad():
             if method == "direct":
@@ -260,7 +274,7 @@ def train_ct_sequence(
     """
     _check_training(target, iterations_per_level, batch, lr)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    s = _ascending(sigmas)
+    s = _ascending(sigmas).to(g.device)
     N = s.numel() - 1
     sd = sigma_data if sigma_data is not None else _sigma_data(target, g)
     model = _network(target.d, float(s[0]), sd, width, depth, g)
@@ -270,7 +284,7 @@ def train_ct_sequence(
 
         def loss_fn(it, i=i, previous=previous):
             x0 = target.sample(batch, g, dtype=DTYPE)
-            z = torch.randn(x0.shape, generator=g, dtype=DTYPE)
+            z = _randn(x0.shape, g)
             with torch.no_grad():
                 y_lo = x0 + s[i - 1] * z
                 goal = y_lo if i == 1 else previous(y_lo, s[i - 1])
@@ -296,10 +310,10 @@ def consistency_sample(model: EDMConsistency, n: int, sigmas, generator: torch.G
     levels = [float(v) for v in torch.as_tensor(sigmas, dtype=torch.float64).flatten()]
     if not levels or any(b >= a for a, b in zip(levels, levels[1:])) or levels[-1] <= model.sigma_min:
         raise ValueError(f"sigmas must be a non-empty decreasing sequence above sigma_min = {model.sigma_min}")
-    d = model.F.d
-    y = model(levels[0] * torch.randn(n, d, generator=generator, dtype=DTYPE), levels[0])
+    d, dev = model.F.d, next(model.parameters()).device
+    y = model(levels[0] * _randn((n, d), generator, dev), levels[0])
     for sig in levels[1:]:
-        y = model(y + math.sqrt(sig**2 - model.sigma_min**2) * torch.randn(n, d, generator=generator, dtype=DTYPE), sig)
+        y = model(y + math.sqrt(sig**2 - model.sigma_min**2) * _randn((n, d), generator, dev), sig)
     return y
 
 
@@ -377,9 +391,9 @@ def train_scm(
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0 (iterations), got {warmup!r}")
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    F = TimeMLP(target.d, width, depth, frequencies, generator=g)
+    F = TimeMLP(target.d, width, depth, frequencies, generator=_init_generator(g)).to(g.device)
     model = TrigFlowConsistency(F, sigma_data)
-    weight_net = nn.Linear(2 * F.frequencies + 1, 1)
+    weight_net = nn.Linear(2 * F.frequencies + 1, 1).to(g.device)
     with torch.no_grad():
         weight_net.weight.zero_()
         weight_net.bias.zero_()
@@ -388,8 +402,8 @@ def train_scm(
 
     def loss_fn(it):
         x0 = target.sample(batch, g, dtype=DTYPE)
-        z = sigma_data * torch.randn(x0.shape, generator=g, dtype=DTYPE)
-        tau = P_mean + P_std * torch.randn(batch, generator=g, dtype=DTYPE)
+        z = sigma_data * _randn(x0.shape, g)
+        tau = P_mean + P_std * _randn(batch, g)
         t = torch.atan(torch.exp(tau) / sigma_data)
         cos, sin = torch.cos(t), torch.sin(t)
         x = cos[:, None] * x0 + sin[:, None] * z
@@ -429,7 +443,8 @@ def scm_sample(model: TrigFlowConsistency, n: int, steps: int = 1, generator: to
     t_max = math.atan(80 / sd) if t_max is None else t_max
     if not 0 < t_mid < t_max <= math.pi / 2:
         raise ValueError(f"need 0 < t_mid < t_max <= pi/2, got t_mid={t_mid}, t_max={t_max}")
-    x = model(sd * torch.randn(n, d, generator=generator, dtype=DTYPE), t_max)
+    dev = next(model.parameters()).device
+    x = model(sd * _randn((n, d), generator, dev), t_max)
     if steps == 2:
-        x = model(math.cos(t_mid) * x + math.sin(t_mid) * sd * torch.randn(n, d, generator=generator, dtype=DTYPE), t_mid)
+        x = model(math.cos(t_mid) * x + math.sin(t_mid) * sd * _randn((n, d), generator, dev), t_mid)
     return x
