@@ -18,8 +18,6 @@ decay, the exact DDIM teacher on the 18-step Karras grid; the same budget for ev
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import torch

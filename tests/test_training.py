@@ -3,8 +3,6 @@ computations (the ODE solvers, closed-form Gaussian flows, finite differences), 
 recursions against the ideal one, and the issue's training checks (CD on eight Gaussians
 within 2x of the teacher's ODE sampler; sCM without divergence)."""
 
-import math
-
 import pytest
 import torch
 
