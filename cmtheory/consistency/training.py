@@ -143,6 +143,15 @@ def _network(d, sigma_min, sigma_data, width, depth, generator) -> EDMConsistenc
     return EDMConsistency(F, sigma_min, sigma_data).to(generator.device)
 
 
+def _setup(target, sigmas, sigma_data, width, depth, generator):
+    """The generator (default: seed 0 on the CPU), the ascending grid on its device, and a fresh
+    :class:`EDMConsistency` (sigma_data by default from the target)."""
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    s = _ascending(sigmas).to(g.device)
+    sd = sigma_data if sigma_data is not None else _sigma_data(target, g)
+    return g, s, _network(target.d, float(s[0]), sd, width, depth, g)
+
+
 def _optimise(model: nn.Module, loss_fn, iterations: int, lr: float, after_step=None, extra_params=(), lr_decay: bool = False) -> TrainingLog:
     """Adam on ``loss_fn(it)`` (with ``lr_decay``, the rate follows a cosine from lr to 0);
     stops at the first non-finite loss or parameter (diverged)."""
@@ -220,11 +229,8 @@ def train_consistency(
     if not 0.0 <= ema < 1.0:
         raise ValueError(f"ema must be in [0, 1), got {ema!r}")
     _check_training(target, iterations, batch, lr)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    s = _ascending(sigmas).to(g.device)
-    N = s.numel() - 1
-    sd = sigma_data if sigma_data is not None else _sigma_data(target, g)
-    model = _network(target.d, float(s[0]), sd, width, depth, g)
+    g, s, model = _setup(target, sigmas, sigma_data, width, depth, generator)
+    N, sd = s.numel() - 1, model.sigma_data
     f_minus = copy.deepcopy(model).requires_grad_(False) if ema > 0 else model
 
     def loss_fn(it):
@@ -273,11 +279,8 @@ def train_ct_sequence(
     :math:`y = x/\sqrt{\bar\alpha}` replace the paper's VP variables (the same maps up to scale).
     """
     _check_training(target, iterations_per_level, batch, lr)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    s = _ascending(sigmas).to(g.device)
-    N = s.numel() - 1
-    sd = sigma_data if sigma_data is not None else _sigma_data(target, g)
-    model = _network(target.d, float(s[0]), sd, width, depth, g)
+    g, s, model = _setup(target, sigmas, sigma_data, width, depth, generator)
+    N, sd = s.numel() - 1, model.sigma_data
     logs = []
     for i in range(1, N + 1):
         previous = copy.deepcopy(model).requires_grad_(False)
