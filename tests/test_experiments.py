@@ -102,3 +102,39 @@ def test_scm_ablation_is_recorded(tmp_path):
     assert "| scd | neither | 2 sinusoids |" in table and "| sct | full | 2 sinusoids |" in table
     assert checks["D: sCD stabiliser ablation (recorded, no assertion)"].verdict == "recorded"
     assert (df[df["metric"] == "loss"].groupby("variant").size() > 0).all()
+
+
+def test_comparison_helpers_against_scipy():
+    """Welch and paired t intervals of experiments._neural against scipy's own intervals."""
+    import numpy as np
+    import scipy.stats
+
+    from experiments._neural import comparison_verdict, difference_ci, paired_difference_ci
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 0.3, 5), rng.normal(0.5, 0.1, 4)
+    diff, lo, hi = difference_ci(a, b)
+    ci = scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(a.mean() - b.mean()) and (lo, hi) == pytest.approx((ci.low, ci.high), rel=1e-10)
+    c = b + rng.normal(0.1, 0.05, 4)
+    _, lo, hi = paired_difference_ci(c, b)
+    ci = scipy.stats.ttest_rel(c, b).confidence_interval(0.95)
+    assert (lo, hi) == pytest.approx((ci.low, ci.high), rel=1e-10)
+    assert comparison_verdict(-0.3, -0.1, -1) == "as in the paper"
+    assert comparison_verdict(-0.3, -0.1, +1) == "opposite of the paper"
+    assert comparison_verdict(-0.3, 0.1, +1) == "no significant difference"
+
+
+def test_w_row_marks_a_diverged_sample_instead_of_failing():
+    import math
+
+    import torch
+
+    from experiments._neural import w_row
+
+    y = torch.randn(20, 2, dtype=torch.float64)
+    bad = y.clone()
+    bad[3, 1] = float("nan")
+    row = w_row("w2", bad, y, y)
+    assert row["value"] == math.inf and "non-finite" in row["method"]
+    assert w_row("w2", y, y, y, batches=2)["value"] == pytest.approx(0.0, abs=1e-6)  # sqrt of OT round-off
