@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cmtheory.consistency import consistency_sample, teacher_solve, train_consistency
+from cmtheory.consistency import consistency_sample, train_consistency
 from cmtheory.report import Check, plt, save_figure
-from cmtheory.samplers.ode import karras_grid, reference_flow_map
+from cmtheory.samplers.ode import ddim, karras_grid, reference_flow_map
 from cmtheory.targets import ring_mixture
 from experiments._neural import EVAL_N, comparison_verdict, difference_ci, log_rows, mse_row, w_row
 
@@ -50,8 +50,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
     z = SIGMA_MAX * torch.randn(EVAL_N, target.d, generator=ge, dtype=torch.float64, device=device)
     with torch.no_grad():
         y = model(z.float(), SIGMA_MAX).double()
-    s = grid.flip(0)
-    teacher = teacher_solve(target, z, s, torch.full((EVAL_N,), N))
+    teacher = ddim(target.denoiser, grid, z)
     exact = reference_flow_map(target.denoiser, z, SIGMA_MAX, SIGMA_MIN, rtol=1e-8, atol=1e-8)
     ref, ref2 = target.sample(EVAL_N, ge), target.sample(EVAL_N, ge)
     rows = [

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cmtheory.consistency import scm_sample, train_scm
+from cmtheory.consistency import block_means, scm_sample, train_scm
 from cmtheory.report import Check, plt, save_figure
 from cmtheory.samplers.ode import heun, karras_grid
 from cmtheory.targets import ring_mixture
@@ -57,12 +57,9 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
     ode = heun(TARGET.denoiser, karras_grid(80.0, 0.002, 64), 80 * torch.randn(EVAL_N, 2, generator=ge, dtype=torch.float64, device=device))
     rows = [w_row(f"w2_{k}_step", scm_sample(model, EVAL_N, k, ge), ref, ref2) for k in (1, 2)] if not log.diverged else []
     rows.append(w_row("w2_heun64", ode, ref, ref2))
-    tn = log.extra["tangent_norm"]
-    every = 50
-    k = len(tn) // every
-    blocks = tn[: k * every].reshape(k, every).mean(1)
-    rows += [{"metric": "tangent_norm", "iteration": (i + 1) * every, "value": float(v)} for i, v in enumerate(blocks) if np.isfinite(v)]
-    return rows + log_rows(log, every)
+    it, tn = block_means(log.extra["tangent_norm"], 50)
+    rows += [{"metric": "tangent_norm", "iteration": int(i), "value": float(v)} for i, v in zip(it, tn)]
+    return rows + log_rows(log, 50)
 
 
 def _outcome(g: pd.DataFrame) -> pd.Series:

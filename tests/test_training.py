@@ -3,6 +3,7 @@ computations (the ODE solvers, closed-form Gaussian flows, finite differences), 
 recursions against the ideal one, and the issue's training checks (CD on eight Gaussians
 within 2x of the teacher's ODE sampler; sCM without divergence)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +14,6 @@ from cmtheory.consistency.training import (
     scm_sample,
     scm_tangent,
     teacher_solve,
-    teacher_step,
     train_consistency,
     train_ct_sequence,
     train_scm,
@@ -32,10 +32,13 @@ def eight_gaussians(radius=2.0, var=0.04):
     return ring_mixture(8, radius, var)
 
 
-def test_teacher_step_is_the_ddim_step():
+def test_ddim_step_with_per_sample_levels_is_the_scalar_step_row_by_row():
+    """The teacher step of CD: ddim_step with (n,) noise levels against the scalar step."""
     y = torch.randn(6, 1, dtype=torch.float64)
     s, s_next = torch.full((6,), 2.0, dtype=torch.float64), torch.full((6,), 0.7, dtype=torch.float64)
-    torch.testing.assert_close(teacher_step(GAUSS, y, s, s_next), ddim_step(GAUSS.denoiser, y, 2.0, 0.7), rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(ddim_step(GAUSS.denoiser, y, s, s_next), ddim_step(GAUSS.denoiser, y, 2.0, 0.7), rtol=1e-14, atol=1e-14)
+    s[3], s_next[3] = 5.0, 1.0
+    torch.testing.assert_close(ddim_step(GAUSS.denoiser, y, s, s_next)[3:4], ddim_step(GAUSS.denoiser, y[3:4], 5.0, 1.0), rtol=1e-14, atol=1e-14)
 
 
 def test_teacher_solve_from_each_start_is_ddim_on_the_sub_grid():
@@ -206,7 +209,15 @@ def test_loss_curve_blocks():
 
     from cmtheory.consistency import TrainingLog
 
-    log = TrainingLog(np.array([1.0, 3.0, 2.0, 4.0, np.nan, np.nan, 7.0]), True, 7, 0.0)
+    log = TrainingLog(np.array([1.0, 3.0, 2.0, 4.0, np.nan, np.nan, 7.0]), True, 0.0)
     it, v = log.curve(2)
     assert it.tolist() == [2, 4] and v.tolist() == [2.0, 3.0]
+    assert log.iterations == 7
     assert log.final_loss(2) == pytest.approx(5.5)
+
+
+def test_divergence_is_flagged_and_the_rest_of_the_curve_left_empty():
+    """An absurd learning rate (1e12) makes the second loss non-finite: training stops there."""
+    _, log = train_consistency(GAUSS, karras_grid(10.0, 0.01, 3), "cd", iterations=50, lr=1e12, width=8, depth=1)
+    assert log.diverged and log.iterations == 50
+    assert np.isfinite(log.losses[0]) and np.isnan(log.losses[1:]).all()

@@ -5,6 +5,7 @@ from cmtheory.consistency.ideal import ct_coefficients, ideal_ct_1d, ideal_ct_er
 from cmtheory.consistency.networks import EDMConsistency, TimeMLP, TrigFlowConsistency
 from cmtheory.consistency.training import (
     TrainingLog,
+    block_means,
     consistency_sample,
     scm_sample,
     teacher_solve,
@@ -22,6 +23,7 @@ __all__ = [
     "TimeMLP",
     "TrigFlowConsistency",
     "TrainingLog",
+    "block_means",
     "consistency_sample",
     "scm_sample",
     "teacher_solve",

@@ -12,7 +12,7 @@ Discrete-time methods (:func:`train_consistency`, :func:`train_ct_sequence`) wit
 
 * ``"ct"`` consistency training: target :math:`f^-(X_0 + s_{i-1}Z, s_{i-1})`, the same Z;
 * ``"cd"`` consistency distillation: target :math:`f^-(\Phi_1(y_i; s_i\to s_{i-1}), s_{i-1})`,
-  :math:`\Phi_1` one DDIM step of the exact teacher;
+  :math:`\Phi_1` one DDIM step (:func:`cmtheory.samplers.ode.ddim_step`) of the exact teacher;
 * ``"direct"`` Direct CM (Vouitsis et al. 2024): target :math:`\Phi(y_i; s_i \to s_0)`, the
   teacher's full DDIM solve on the same grid, no network in the target.
 
@@ -42,12 +42,12 @@ from torch import nn
 
 from cmtheory._checks import check_positive, check_positive_int
 from cmtheory.consistency.networks import EDMConsistency, TimeMLP, TrigFlowConsistency, time_embedding
-from cmtheory.samplers.ode import _check_grid
+from cmtheory.samplers.ode import _check_grid, ddim_step
 from cmtheory.targets.base import Target
 
 __all__ = [
     "TrainingLog",
-    "teacher_step",
+    "block_means",
     "teacher_solve",
     "train_consistency",
     "train_ct_sequence",
@@ -70,7 +70,6 @@ class TrainingLog:
 
     losses: np.ndarray
     diverged: bool
-    iterations: int
     wall_s: float
     extra: dict = field(default_factory=dict)
 
@@ -79,14 +78,24 @@ class TrainingLog:
         finite = self.losses[np.isfinite(self.losses)]
         return float(finite[-window:].mean()) if finite.size else math.nan
 
+    @property
+    def iterations(self) -> int:
+        """Iterations asked for (the length of ``losses``; NaN after a divergence)."""
+        return len(self.losses)
+
     def curve(self, every: int = 50) -> tuple[np.ndarray, np.ndarray]:
-        """The loss curve for storage: the mean loss over each block of ``every`` iterations,
-        indexed by the block's last iteration (1-based); blocks after a divergence are dropped."""
-        check_positive_int(every, "every")
-        k = len(self.losses) // every
-        blocks = self.losses[: k * every].reshape(k, every).mean(1)
-        keep = np.isfinite(blocks)
-        return (np.arange(1, k + 1) * every)[keep], blocks[keep]
+        """The loss curve for storage (:func:`block_means` of the losses)."""
+        return block_means(self.losses, every)
+
+
+def block_means(values: np.ndarray, every: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each block of ``every`` values of a per-iteration record, indexed by the block's
+    last iteration (1-based); non-finite blocks (after a divergence) are dropped."""
+    check_positive_int(every, "every")
+    k = len(values) // every
+    blocks = np.asarray(values[: k * every], dtype=np.float64).reshape(k, every).mean(1)
+    keep = np.isfinite(blocks)
+    return (np.arange(1, k + 1) * every)[keep], blocks[keep]
 
 
 def _ascending(sigmas) -> torch.Tensor:
@@ -110,18 +119,11 @@ def _check_training(target, iterations, batch, lr):
     check_positive(lr, "lr")
 
 
-def teacher_step(target: Target, y: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
-    r"""One DDIM step of the exact teacher, per sample: :math:`y' = D + \frac{\sigma'}{\sigma}(y - D)`,
-    ``sigma`` and ``sigma_next`` of shape (n,)."""
-    D = target.denoiser(y, 1.0, sigma)
-    return D + (sigma_next / sigma)[:, None] * (y - D)
-
-
 def teacher_solve(target: Target, y: torch.Tensor, s: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
     r"""The teacher's DDIM solve :math:`\Phi(y; s_{start} \to s_0)` along the ascending grid ``s``,
     per sample (``start`` of shape (n,), integer indices into ``s``)."""
     for j in range(int(start.max()), 0, -1):
-        stepped = teacher_step(target, y, s[j].expand(y.shape[0]), s[j - 1].expand(y.shape[0]))
+        stepped = ddim_step(target.denoiser, y, s[j], s[j - 1])
         y = torch.where((start >= j)[:, None], stepped, y)
     return y
 
@@ -154,7 +156,8 @@ def _setup(target, sigmas, sigma_data, width, depth, generator):
 
 def _optimise(model: nn.Module, loss_fn, iterations: int, lr: float, after_step=None, extra_params=(), lr_decay: bool = False) -> TrainingLog:
     """Adam on ``loss_fn(it)`` (with ``lr_decay``, the rate follows a cosine from lr to 0);
-    stops at the first non-finite loss or parameter (diverged)."""
+    stops at the first non-finite loss (diverged). A step that makes a parameter non-finite
+    shows as a non-finite loss at the next iteration, so parameters are checked only at the end."""
     params = list(model.parameters()) + list(extra_params)
     opt = torch.optim.Adam(params, lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations) if lr_decay else None
@@ -171,12 +174,10 @@ def _optimise(model: nn.Module, loss_fn, iterations: int, lr: float, after_step=
         if schedule is not None:
             schedule.step()
         losses[it] = loss.item()
-        if not all(torch.isfinite(p).all() for p in params):
-            diverged = True
-            break
         if after_step is not None:
             after_step()
-    return TrainingLog(losses, diverged, iterations, time.perf_counter() - t0)
+    diverged = diverged or not all(bool(torch.isfinite(p).all()) for p in params)
+    return TrainingLog(losses, diverged, time.perf_counter() - t0)
 
 
 def train_consistency(
@@ -242,7 +243,7 @@ def train_consistency(
             if method == "direct":
                 goal = teacher_solve(target, y, s, i)
             else:
-                y_lo = x0 + s[i - 1][:, None] * z if method == "ct" else teacher_step(target, y, s[i], s[i - 1])
+                y_lo = x0 + s[i - 1][:, None] * z if method == "ct" else ddim_step(target.denoiser, y, s[i], s[i - 1])
                 goal = f_minus(y_lo, s[i - 1])
         return ((model(y, s[i]) - goal) ** 2).sum(1).mean()
 
@@ -296,7 +297,10 @@ def train_ct_sequence(
         logs.append(_optimise(model, loss_fn, iterations_per_level, lr))
         if logs[-1].diverged:
             break
-    log = TrainingLog(np.concatenate([lg.losses for lg in logs]), logs[-1].diverged, N * iterations_per_level, sum(lg.wall_s for lg in logs))
+    losses = np.full(N * iterations_per_level, np.nan)
+    done = np.concatenate([lg.losses for lg in logs])
+    losses[: done.size] = done
+    log = TrainingLog(losses, logs[-1].diverged, sum(lg.wall_s for lg in logs))
     log.extra.update(method="ct_sequence", N=N, sigma_data=sd, levels_trained=len(logs))
     return model, log
 

@@ -67,9 +67,14 @@ def _d(y, lam, denoised):
 
 
 def ddim_step(denoiser, y, lam, lam_next, state=None):
-    r"""DDIM step (first-order exponential integrator): :math:`y' = D + \frac{\lambda'}{\lambda}(y - D)`."""
+    r"""DDIM step (first-order exponential integrator): :math:`y' = D + \frac{\lambda'}{\lambda}(y - D)`.
+
+    ``lam`` and ``lam_next`` are floats, or tensors of shape (n,) with one level per row of ``y``."""
     D = denoiser(y, 1.0, lam)
-    return D + (lam_next / lam) * (y - D)
+    ratio = lam_next / lam
+    if isinstance(ratio, torch.Tensor) and ratio.ndim == 1:
+        ratio = ratio[:, None]
+    return D + ratio * (y - D)
 
 
 def ddim(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
