@@ -32,10 +32,9 @@ DEPARTURES = """
 - Li & Cai's accelerated update rule was not retrievable: the exact-covariance and Hessian-free
   samplers test the principle of PAPERS.md (exact mean and covariance to O(beta^3) give TV ~ T^-2);
   `one_score_reuse` is a reconstruction; Li et al. ICML 2024 is as reconstructed in PAPERS.md.
-- Bounds are upper bounds with unknown constants and log factors. A verdict compares the measured
-  exponent's 95% CI with the band [e, e + s], e the bound's exponent and s the slope its log factors
-  add over the fitted range ("matches": the CI meets the band; "faster than bound": it lies below;
-  "violates bound": above; "inconclusive": the CI is wider than 0.5).
+- Bounds are upper bounds with unknown constants and log factors: "rate observed" is kept for a
+  CI that contains the bound's exponent itself, "consistent with the bound (log factors)" for one
+  that only the log factors' band reaches (see "How to read the verdicts" above).
 - Toy analogues: every target is analytically tractable (1-D mixtures, products, Gaussians on
   subspaces, a ring of eight Gaussians); no image benchmark is reproduced. Sample quality is
   W1/W2 to the target (exact OT with its target-vs-target floor), not FID.

@@ -15,6 +15,11 @@ e.g. T and d) is a weighted least-squares line in log space. Uncertainty:
 
 Points at the estimator's noise floor (value within ``z`` combined standard errors of
 the floor) are excluded and listed in ``FitResult.excluded``, never dropped silently.
+
+A fit is judged twice: :func:`verdict` places the exponent's CI against the bound's exponent
+and the band its log factors add ("rate observed" only when the bound's exponent itself is in
+the CI), and :func:`asymptotic_regime` asks whether the local slopes still drift across the
+fitted range ("not yet asymptotic": the fitted exponent is a range average, not a limit).
 """
 
 from __future__ import annotations
@@ -25,9 +30,34 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.stats
 
-__all__ = ["FitResult", "fit_power_law", "steps_to_eps", "log_slack", "steps_log_slack", "verdict", "assert_rate", "VERDICTS"]
+__all__ = [
+    "FitResult",
+    "Regime",
+    "fit_power_law",
+    "steps_to_eps",
+    "log_slack",
+    "steps_log_slack",
+    "verdict",
+    "asymptotic_regime",
+    "assert_rate",
+    "VERDICTS",
+    "REGIMES",
+]
 
-VERDICTS = ("matches", "faster than bound", "violates bound", "inconclusive (CI too wide)")
+#: The verdicts of :func:`verdict` with their meanings (paper_checks.md prints this glossary).
+VERDICTS = {
+    "rate observed": "the bound's exponent itself lies in the measured exponent's CI, with no slack for log factors",
+    "consistent with the bound (log factors)": "the CI lies above the bound's exponent e but meets the band [e, e + s] that the bound's log factors add over the fitted range (s = log_slack): the bound holds, its power law itself was not seen",
+    "faster than the bound": "the CI lies below the bound's exponent: the error falls faster in T or n (or grows slower in d) than the bound's rate, as an upper bound allows",
+    "violates the bound": "the CI lies above the band [e, e + s]: the error falls slower (or grows faster) than the bound allows even with its log factors",
+    "inconclusive (CI too wide)": "the CI is wider than 0.5: the data cannot place the exponent",
+}
+#: The verdicts of :func:`asymptotic_regime` with their meanings.
+REGIMES = {
+    "asymptotic (local slopes stable)": "the CI of the drift of the local slope (per unit ln T or ln n) lies within +-tol: the fitted exponent is the local one across the range",
+    "not yet asymptotic": "the drift's CI excludes 0 and the drift exceeds tol: the local slope still moves across the range, so the fitted exponent is a range average, not the limit",
+    "undetermined (drift CI too wide)": "the drift's CI is too wide to tell a stable slope from a drifting one",
+}
 
 
 @dataclass(frozen=True)
@@ -95,6 +125,121 @@ def _wls_operator(X, w):
     return np.linalg.solve(X.T @ Xw, Xw.T)
 
 
+@dataclass(frozen=True)
+class _Design:
+    """Validated fit data: rows grouped by design point, floor-dominated groups excluded."""
+
+    names: list
+    y: np.ndarray  # (m,) all rows
+    se: np.ndarray | None
+    keys: np.ndarray  # (G, v) distinct design points
+    group: np.ndarray  # (m,) group of each row
+    used: np.ndarray  # indices of the groups used
+    points: list
+    replicated: bool
+
+
+def _prepare(y, se, floor, floor_se, z_floor, variables) -> _Design:
+    """Validate, group replicates, and exclude non-positive and floor-dominated points."""
+    if not variables:
+        raise ValueError("give at least one variable, e.g. fit_power_law(err, T=Ts)")
+    yv = _as_1d(y, "y")
+    m = yv.size
+    names = list(variables)
+    V = np.stack([_as_1d(variables[k], k, m) for k in names], 1)
+    if (V <= 0).any():
+        raise ValueError("variables must be > 0 (the fit is in log space)")
+    sev = None if se is None else _as_1d(se, "se", m)
+    fl = None if floor is None else _as_1d(floor, "floor", m)
+    fl_se = np.zeros(m) if floor_se is None else _as_1d(floor_se, "floor_se", m)
+    if sev is not None and (sev < 0).any():
+        raise ValueError("se must be >= 0")
+
+    # group replicates: rows with the same design point
+    keys, group = np.unique(V, axis=0, return_inverse=True)
+    group = group.ravel()
+    replicated = np.bincount(group).max() > 1
+
+    points = [{**{k: float(V[i, j]) for j, k in enumerate(names)}, "y": float(yv[i]), "used": True} for i in range(m)]
+    for i, p in enumerate(points):
+        if sev is not None:
+            p["se"] = float(sev[i])
+        if fl is not None:
+            p["floor"] = float(fl[i])
+
+    # exclusion: non-positive values, floor-dominated points (judged on group means)
+    ok_group = np.ones(keys.shape[0], dtype=bool)
+    reason = {}
+    for g in range(keys.shape[0]):
+        rows = np.flatnonzero(group == g)
+        ybar = yv[rows].mean()
+        if ybar <= 0:
+            ok_group[g], reason[g] = False, "non-positive value"
+            continue
+        if fl is not None:
+            if replicated and rows.size > 1:
+                s = yv[rows].std(ddof=1) / math.sqrt(rows.size)
+            else:
+                s = float(np.sqrt(np.mean(sev[rows] ** 2))) if sev is not None else 0.0
+            spread = math.sqrt(s**2 + float(np.mean(fl_se[rows] ** 2)))
+            if ybar - fl[rows].mean() <= z_floor * spread:
+                ok_group[g], reason[g] = False, f"at noise floor (y - floor <= {z_floor} x combined se)"
+    for i in range(m):
+        if not ok_group[group[i]]:
+            points[i]["used"], points[i]["reason"] = False, reason[group[i]]
+    used = np.flatnonzero(ok_group)
+    if used.size < len(names) + 1:
+        raise ValueError(f"too few usable points: {used.size} (need > {len(names)}); excluded: {reason}")
+    return _Design(names, yv, sev, keys, group, used, points, replicated)
+
+
+def _estimate(data: _Design, X: np.ndarray, level: float, n_boot: int, seed: int):
+    """Coefficients of the log-linear model ``log y = X @ coef`` (one row of X per used design
+    point) with their CIs: (coef, lo, hi, method, chi2_red)."""
+    used = data.used
+    alpha = 1 - level
+    rng = np.random.default_rng(seed)
+    if data.replicated:
+        members = [data.y[data.group == g] for g in used]
+        ybar = np.array([mm.mean() for mm in members])
+        # weights from the pooled relative error (per-point errors from a few replicates are
+        # too noisy to weight by: the bootstrap holds weights fixed, and coverage suffers)
+        P = _wls_operator(X, np.array([mm.size for mm in members], dtype=np.float64))
+        coef = P @ np.log(ybar)
+        boot_means = np.empty((n_boot, used.size))
+        for j, mm in enumerate(members):
+            k = mm.size
+            draws = mm[rng.integers(0, k, (n_boot, k))].mean(1)
+            boot_means[:, j] = ybar[j] + (draws - ybar[j]) * (math.sqrt(k / (k - 1)) if k > 1 else 1.0)
+        boot = np.log(np.maximum(boot_means, 1e-300)) @ P.T
+        # bootstrap standard error with a Student-t quantile on the pooled within-point degrees
+        # of freedom (percentile intervals undercover with a handful of replicates per point)
+        half = scipy.stats.t.ppf(1 - alpha / 2, max(sum(mm.size - 1 for mm in members), 1)) * boot.std(axis=0, ddof=1)
+        return coef, coef - half, coef + half, "cluster bootstrap", None
+    rows = np.array([np.flatnonzero(data.group == g)[0] for g in used])  # one row per point
+    ly = np.log(data.y[rows])
+    if data.se is not None:
+        s_log = data.se[rows] / data.y[rows]
+        if (s_log <= 0).any():
+            raise ValueError("se must be > 0 at every used point for a weighted fit")
+        w = 1 / s_log**2
+        P = _wls_operator(X, w)
+        coef = P @ ly
+        resid = ly - X @ coef
+        chi2_red = float((w * resid**2).sum() / max(used.size - X.shape[1], 1))
+        boot = (ly + math.sqrt(max(1.0, chi2_red)) * s_log * rng.standard_normal((n_boot, ly.size))) @ P.T
+        lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+        return coef, lo, hi, "parametric bootstrap", chi2_red
+    coef, *_ = np.linalg.lstsq(X, ly, rcond=None)
+    dof = used.size - X.shape[1]
+    if dof < 1:
+        raise ValueError("an unweighted fit needs more points than parameters + 1 for a CI")
+    resid = ly - X @ coef
+    cov = (resid @ resid / dof) * np.linalg.inv(X.T @ X)
+    half = scipy.stats.t.ppf(1 - alpha / 2, dof) * np.sqrt(np.maximum(np.diag(cov), 0.0))  # exact fits: round-off can go below 0
+    return coef, coef - half, coef + half, "ols", None
+
+
 def fit_power_law(
     y,
     *,
@@ -131,116 +276,12 @@ def fit_power_law(
     -------
     FitResult
     """
-    if not variables:
-        raise ValueError("give at least one variable, e.g. fit_power_law(err, T=Ts)")
-    yv = _as_1d(y, "y")
-    m = yv.size
-    names = list(variables)
-    V = np.stack([_as_1d(variables[k], k, m) for k in names], 1)
-    if (V <= 0).any():
-        raise ValueError("variables must be > 0 (the fit is in log space)")
-    sev = None if se is None else _as_1d(se, "se", m)
-    fl = None if floor is None else _as_1d(floor, "floor", m)
-    fl_se = np.zeros(m) if floor_se is None else _as_1d(floor_se, "floor_se", m)
-    if sev is not None and (sev < 0).any():
-        raise ValueError("se must be >= 0")
-
-    # group replicates: rows with the same design point
-    keys, group = np.unique(V, axis=0, return_inverse=True)
-    group = group.ravel()
-    counts = np.bincount(group)
-    replicated = counts.max() > 1
-
-    points = [{**{k: float(V[i, j]) for j, k in enumerate(names)}, "y": float(yv[i]), "used": True} for i in range(m)]
-    for i, p in enumerate(points):
-        if sev is not None:
-            p["se"] = float(sev[i])
-        if fl is not None:
-            p["floor"] = float(fl[i])
-
-    # exclusion: non-positive values, floor-dominated points (judged on group means)
-    ok_group = np.ones(keys.shape[0], dtype=bool)
-    reason = {}
-    for g in range(keys.shape[0]):
-        rows = np.flatnonzero(group == g)
-        ybar = yv[rows].mean()
-        if ybar <= 0:
-            ok_group[g], reason[g] = False, "non-positive value"
-            continue
-        if fl is not None:
-            if replicated and rows.size > 1:
-                s = yv[rows].std(ddof=1) / math.sqrt(rows.size)
-            else:
-                s = float(np.sqrt(np.mean(sev[rows] ** 2))) if sev is not None else 0.0
-            spread = math.sqrt(s**2 + float(np.mean(fl_se[rows] ** 2)))
-            if ybar - fl[rows].mean() <= z_floor * spread:
-                ok_group[g], reason[g] = False, f"at noise floor (y - floor <= {z_floor} x combined se)"
-    for i in range(m):
-        if not ok_group[group[i]]:
-            points[i]["used"], points[i]["reason"] = False, reason[group[i]]
-    used_groups = np.flatnonzero(ok_group)
-    if used_groups.size < len(names) + 1:
-        raise ValueError(f"too few usable points: {used_groups.size} (need > {len(names)}); excluded: {reason}")
-
-    X = np.column_stack([np.ones(used_groups.size), np.log(keys[used_groups])])
-    rows = np.array([np.flatnonzero(group == g)[0] for g in used_groups])  # one row per point when not replicated
-    alpha = 1 - level
-    rng = np.random.default_rng(seed)
-    chi2_red = None
-
-    if replicated:
-        method = "cluster bootstrap"
-        members = [yv[group == g] for g in used_groups]
-        ybar = np.array([mm.mean() for mm in members])
-        # weights from the pooled relative error (per-point errors from a few replicates are
-        # too noisy to weight by: the bootstrap holds weights fixed, and coverage suffers)
-        w = np.array([mm.size for mm in members], dtype=np.float64)
-        P = _wls_operator(X, w)
-        coef = P @ np.log(ybar)
-        boot_means = np.empty((n_boot, used_groups.size))
-        for j, mm in enumerate(members):
-            k = mm.size
-            draws = mm[rng.integers(0, k, (n_boot, k))].mean(1)
-            boot_means[:, j] = ybar[j] + (draws - ybar[j]) * (math.sqrt(k / (k - 1)) if k > 1 else 1.0)
-        boot = np.log(np.maximum(boot_means, 1e-300)) @ P.T
-        # bootstrap standard error with a Student-t quantile on the pooled within-point degrees
-        # of freedom (percentile intervals undercover with a handful of replicates per point)
-        dof = max(sum(mm.size - 1 for mm in members), 1)
-        tq = scipy.stats.t.ppf(1 - alpha / 2, dof)
-        sd = boot.std(axis=0, ddof=1)
-        ci = {k: (float(coef[j + 1] - tq * sd[j + 1]), float(coef[j + 1] + tq * sd[j + 1])) for j, k in enumerate(names)}
-        return FitResult({k: float(coef[j + 1]) for j, k in enumerate(names)}, ci, float(coef[0]), level, method, points)
-    elif sev is not None:
-        method = "parametric bootstrap"
-        ly = np.log(yv[rows])
-        s_log = sev[rows] / yv[rows]
-        if (s_log <= 0).any():
-            raise ValueError("se must be > 0 at every used point for a weighted fit")
-        w = 1 / s_log**2
-        P = _wls_operator(X, w)
-        coef = P @ ly
-        resid = ly - X @ coef
-        dof = max(used_groups.size - X.shape[1], 1)
-        chi2_red = float((w * resid**2).sum() / dof)
-        scale = math.sqrt(max(1.0, chi2_red))
-        boot = (ly + scale * s_log * rng.standard_normal((n_boot, ly.size))) @ P.T
-    else:
-        method = "ols"
-        ly = np.log(yv[rows])
-        coef, *_ = np.linalg.lstsq(X, ly, rcond=None)
-        dof = used_groups.size - X.shape[1]
-        if dof < 1:
-            raise ValueError("an unweighted fit needs more points than parameters + 1 for a CI")
-        resid = ly - X @ coef
-        cov = (resid @ resid / dof) * np.linalg.inv(X.T @ X)
-        tq = scipy.stats.t.ppf(1 - alpha / 2, dof)
-        half = tq * np.sqrt(np.maximum(np.diag(cov), 0.0))  # exact fits: round-off can go below 0
-        ci = {k: (float(coef[j + 1] - half[j + 1]), float(coef[j + 1] + half[j + 1])) for j, k in enumerate(names)}
-        return FitResult({k: float(coef[j + 1]) for j, k in enumerate(names)}, ci, float(coef[0]), level, method, points)
-
-    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    data = _prepare(y, se, floor, floor_se, z_floor, variables)
+    X = np.column_stack([np.ones(data.used.size), np.log(data.keys[data.used])])
+    coef, lo, hi, method, chi2_red = _estimate(data, X, level, n_boot, seed)
+    names = data.names
     ci = {k: (float(lo[j + 1]), float(hi[j + 1])) for j, k in enumerate(names)}
-    return FitResult({k: float(coef[j + 1]) for j, k in enumerate(names)}, ci, float(coef[0]), level, method, points, chi2_red)
+    return FitResult({k: float(coef[j + 1]) for j, k in enumerate(names)}, ci, float(coef[0]), level, method, data.points, chi2_red)
 
 
 def steps_to_eps(T, err, eps: float) -> float:
@@ -265,11 +306,19 @@ def steps_to_eps(T, err, eps: float) -> float:
 
 
 def log_slack(fit: FitResult, variable: str, log_power: float) -> float:
-    r"""How much a bound's :math:`\log^k x` factor raises its local exponent over the fitted
-    range: the log-log slope of :math:`\log^k x` is :math:`k/\ln x`, taken at the geometric
-    mean of the used points."""
-    xs = [p[variable] for p in fit.points if p["used"]]
-    return log_power / float(np.mean(np.log(xs))) if log_power else 0.0
+    r"""How much a bound's :math:`\log^k x` factor raises its exponent over the fitted range:
+    the least-squares slope of :math:`k\ln\ln x` against :math:`\ln x` over the used points,
+    i.e. the exponent that this fit would measure on the bound's own shape
+    :math:`x^{e}\log^k x` (about :math:`k/\ln x` at the middle of the range)."""
+    if not log_power:
+        return 0.0
+    u = np.log([p[variable] for p in fit.points if p["used"]])
+    if (u <= 0).any():
+        raise ValueError(f"a log factor needs {variable} > 1 at every used point")
+    uc = u - u.mean()
+    if not (uc @ uc) > 0:
+        raise ValueError(f"the fit has a single value of {variable}: no slope to compare")
+    return float(log_power * (uc @ np.log(u)) / (uc @ uc))
 
 
 def steps_log_slack(steps_exponent: float, log_power: float, T_star: float) -> float:
@@ -285,21 +334,185 @@ def verdict(fit: FitResult, variable: str, bound_exponent: float, slack: float =
 
     The bound's own local exponent lies in the band :math:`[e_b, e_b + s]`, s >= 0 the slack
     of its log factors over the fitted range (:func:`log_slack`, :func:`steps_log_slack`).
+    The verdicts (:data:`VERDICTS` holds their meanings), in the order they are tested, with
+    [lo, hi] the CI:
 
-    * "inconclusive (CI too wide)": the CI is wider than ``max_width``;
-    * "matches": the CI meets the band;
-    * "faster than bound": the CI lies below :math:`e_b` (the error decays faster in T, or
-      grows slower in d, than the bound: consistent with it);
-    * "violates bound": the CI lies above :math:`e_b + s`.
+    * "inconclusive (CI too wide)": hi - lo > ``max_width``;
+    * "rate observed": lo <= e_b <= hi, the bound's exponent itself is inside the CI, with no
+      log slack;
+    * "faster than the bound": hi < e_b (the error decays faster in T or n, or grows slower in
+      d, than the bound: consistent with it);
+    * "violates the bound": lo > e_b + s, above the band even with the log factors;
+    * "consistent with the bound (log factors)": otherwise, e_b < lo <= e_b + s: only the log
+      factors' band reaches the CI, so the bound holds but its power law was not seen.
     """
+    if not slack >= 0:
+        raise ValueError(f"slack must be >= 0 (log factors raise the exponent), got {slack!r}")
+    if not math.isfinite(bound_exponent):
+        raise ValueError(f"bound_exponent must be a finite number, got {bound_exponent!r}")
     lo, hi = fit.ci[variable]
     if hi - lo > max_width:
-        return VERDICTS[3]
+        return "inconclusive (CI too wide)"
+    if lo <= bound_exponent <= hi:
+        return "rate observed"
     if hi < bound_exponent:
-        return VERDICTS[1]
+        return "faster than the bound"
     if lo > bound_exponent + slack:
-        return VERDICTS[2]
-    return VERDICTS[0]
+        return "violates the bound"
+    return "consistent with the bound (log factors)"
+
+
+@dataclass(frozen=True)
+class Regime:
+    r"""Whether a rate fit's range is in the asymptotic regime (:func:`asymptotic_regime`).
+
+    Attributes
+    ----------
+    variable : str
+        The variable whose exponent is tested (e.g. "T").
+    local_slopes : list of (x_lo, x_hi, slope)
+        Least-squares slope over each pair of successive values of the variable.
+    drift : float
+        :math:`c = d(\text{local exponent})/d\ln x`, from the log-quadratic fit.
+    drift_ci : (float, float)
+        CI of the drift at ``level``.
+    slope_at_max : float
+        Local exponent of the log-quadratic fit at the largest x.
+    x_max : float
+    tol : float
+        Drift (per unit of ln x) below which the local exponent counts as stable.
+    level : float
+    method : str
+        Uncertainty method of the log-quadratic fit (as in :class:`FitResult`).
+    verdict : str
+        One of :data:`REGIMES`.
+    """
+
+    variable: str
+    local_slopes: list
+    drift: float
+    drift_ci: tuple
+    slope_at_max: float
+    x_max: float
+    tol: float
+    level: float
+    method: str
+    verdict: str
+
+    def summary(self) -> str:
+        """Local slopes, then the drift with its CI."""
+        v = self.variable
+        slopes = ", ".join(f"{s:+.3f} ({a:g}-{b:g})" for a, b, s in self.local_slopes)
+        lo, hi = self.drift_ci
+        return f"local slopes {slopes}; drift of the local slope {self.drift:+.4f} [{lo:+.4f}, {hi:+.4f}] per unit ln {v} ({self.method}, tolerance {self.tol:g})"
+
+    def reach(self, slope: float) -> tuple[float, float, float]:
+        r"""Where the local exponent reaches ``slope`` if it keeps drifting as now:
+        :math:`x^* = x_{max}\exp\big((e^* - e(x_{max}))/c\big)`, with c the drift; returns
+        (estimate, lo, hi) from c and its CI ends (``inf`` where that drift does not head
+        to ``slope``). An extrapolation beyond the data: a statement of cost, not a measurement."""
+        gap = slope - self.slope_at_max
+
+        def at(c):
+            if gap == 0:
+                return self.x_max
+            if c == 0 or gap / c < 0:
+                return math.inf
+            return self.x_max * math.exp(min(gap / c, 700.0))
+
+        ends = sorted((at(self.drift_ci[0]), at(self.drift_ci[1])))
+        return at(self.drift), ends[0], ends[1]
+
+
+def asymptotic_regime(fit: FitResult, variable: str | None = None, tol: float = 0.005, n_boot: int = 2000, seed: int = 0) -> Regime:
+    r"""Asymptotic-regime diagnostic of a rate fit: do the local slopes drift?
+
+    Refits the fit's used points (same uncertainty method, same level) with a log-quadratic
+    term in ``variable``, :math:`\log y = a_w + b\,u + \tfrac{c}{2}u^2`,
+    :math:`u = \ln x - \overline{\ln x}`, with one intercept :math:`a_w` per combination of
+    the other variables (their effect is held fixed, not assumed a power law): the local
+    exponent :math:`b + c\,u` moves by c per unit of ln x, so c is the slope of the local
+    slope against ln x, estimated from every point once (successive local slopes share points
+    and their errors correlate). A pure power law has c = 0; a log factor :math:`\log^k x`
+    gives :math:`c = -k/\ln^2 x`.
+
+    Verdicts (:data:`REGIMES` holds their meanings): "asymptotic (local slopes stable)" when the CI of c lies in
+    [-tol, tol]; "not yet asymptotic" when it excludes 0 and :math:`|c| >` tol; otherwise
+    "undetermined (drift CI too wide)". The default tol = 0.005 per unit ln x is a change of
+    the local exponent by about 0.01 per factor 10 in x.
+
+    Parameters
+    ----------
+    fit : FitResult
+        A fit from :func:`fit_power_law`; floor-excluded points stay excluded.
+    variable : str, optional
+        The variable to test; may be omitted for one-variable fits.
+    tol : float
+        Drift per unit ln x that counts as stable (> 0).
+    n_boot, seed : int
+        Bootstrap replicates and seed (bootstrap methods only).
+
+    Returns
+    -------
+    Regime
+
+    Raises
+    ------
+    ValueError
+        With fewer than 4 distinct values of the variable among the used points (3 local
+        slopes are the least that can show a drift).
+    """
+    if variable is None:
+        if len(fit.exponents) != 1:
+            raise ValueError(f"name the variable: the fit has {list(fit.exponents)}")
+        variable = next(iter(fit.exponents))
+    if variable not in fit.exponents:
+        raise ValueError(f"variable {variable!r} is not in the fit, which has {list(fit.exponents)}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol!r}")
+    used = [p for p in fit.points if p["used"]]
+    xs = sorted({p[variable] for p in used})
+    if len(xs) < 4:
+        raise ValueError(f"the drift test needs at least 4 distinct values of {variable} among the used points (3 local slopes); the fit has {len(xs)}")
+    se = [p["se"] for p in used] if all("se" in p for p in used) else None
+    data = _prepare([p["y"] for p in used], se, None, None, 0.0, {k: [p[k] for p in used] for k in fit.exponents})
+    j = data.names.index(variable)
+    lx = np.log(data.keys[data.used][:, j])
+    u = lx - lx.mean()
+    cells = _other_cells(data, j)
+    coef, lo, hi, method, _ = _estimate(data, np.column_stack([cells, u, 0.5 * u**2]), fit.level, n_boot, seed)
+    c, c_lo, c_hi = float(coef[-1]), float(lo[-1]), float(hi[-1])
+    if -tol <= c_lo and c_hi <= tol:
+        word = "asymptotic (local slopes stable)"
+    elif (c_lo > 0 or c_hi < 0) and abs(c) > tol:
+        word = "not yet asymptotic"
+    else:
+        word = "undetermined (drift CI too wide)"
+    return Regime(variable, _local_slopes(data, cells, lx, xs), c, (c_lo, c_hi), float(coef[-2] + c * u.max()), xs[-1], tol, fit.level, method, word)
+
+
+def _other_cells(data: _Design, j: int) -> np.ndarray:
+    """One-hot columns, one per combination of the variables other than j (one column of ones
+    for a one-variable fit), over the used design points."""
+    others = np.delete(data.keys[data.used], j, axis=1)
+    _, code = np.unique(others, axis=0, return_inverse=True)
+    code = code.ravel()
+    return (code[:, None] == np.arange(code.max() + 1)[None, :]).astype(np.float64)
+
+
+def _local_slopes(data: _Design, cells: np.ndarray, lx: np.ndarray, xs: list) -> list:
+    """Least-squares exponent over each pair of successive values of the variable (log x = lx),
+    on the log of the point means, with one intercept per combination of the other variables
+    (``cells``); a pair where the exponent is not identifiable is skipped."""
+    ly = np.log([data.y[data.group == g].mean() for g in data.used])
+    out = []
+    for a, b in zip(xs[:-1], xs[1:]):
+        sel = np.isin(lx, np.log([a, b]))
+        Xs = cells[sel][:, cells[sel].any(0)]
+        Xs = np.column_stack([Xs, lx[sel]])
+        if np.linalg.matrix_rank(Xs) == Xs.shape[1]:
+            out.append((a, b, float(np.linalg.lstsq(Xs, ly[sel], rcond=None)[0][-1])))
+    return out
 
 
 def _points_table(fit: FitResult) -> str:

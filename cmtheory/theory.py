@@ -34,7 +34,8 @@ class Bound:
         Exponents of d and 1/eps in the steps needed for accuracy eps (empty where not applicable).
     log_powers : dict
         Power k of the log factor in each variable (e.g. log^5 T: {"T": 5}); verdicts widen
-        the "matches" band by the slope these logs add (cmtheory.rates.log_slack).
+        the band of "consistent with the bound (log factors)" by the slope these logs add
+        (cmtheory.rates.log_slack); "rate observed" takes the exponent alone.
     fn : callable
         The bound's value with C = 1 (keyword arguments are the variables and parameters).
     notes : str

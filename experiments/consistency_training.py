@@ -29,15 +29,20 @@ TARGETS = {
 }
 DIMS = [1, 4, 16, 64]
 EPS = [0.05, 0.02, 0.01]
+# The full profile takes the bimodal recursion (not yet asymptotic over the quick range: its
+# local slope drifts from -0.43 to -0.46) to T = 25600, where it costs about 4 minutes a config
+# at 16000 cells; the Gaussian stops at 12800, where the N(0, 1) start's mismatch with q_T
+# (sqrt(abar_T) = e^-10 for this schedule) begins to bend its curve.
 PROFILES = {
-    "quick": {"T": [100, 200, 400, 800, 1600, 3200], "cells": 8000},
-    "full": {"T": [100, 200, 400, 800, 1600, 3200, 6400, 12800], "cells": 16000},
+    "quick": {"T": {"gaussian": [100, 200, 400, 800, 1600, 3200], "bimodal": [100, 200, 400, 800, 1600, 3200]}, "cells": 8000},
+    "full": {"T": {"gaussian": [100, 200, 400, 800, 1600, 3200, 6400, 12800], "bimodal": [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600]}, "cells": 16000},
 }
+REACH = -0.9  # the bimodal row says how far T must go for its local slope to reach this
 
 
 def configs(profile: str) -> list[dict]:
     p = PROFILES[profile]
-    return [{"target": name, "T": T, "cells": p["cells"]} for name in TARGETS for T in p["T"]]
+    return [{"target": name, "T": T, "cells": p["cells"]} for name in TARGETS for T in p["T"][name]]
 
 
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
@@ -62,11 +67,15 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
         T, v = sub["T"].to_numpy(float), sub["value"].to_numpy(float)
         fit = fit_power_law(v, T=T)
         rate_axes(axes[0], T, v, None, fit, "T", b.exponents["T"], label=name, color=f"C{i}")
-        notes = ["The bound's log^5 T factor raises its local exponent to about -1 + 5/ln T over this range; 'matches' means the CI meets that band."]
-        if name == "bimodal":
-            notes.append("Bimodal: the slope is far flatter than -1 over this range; the bound (L_f^3 log^5 T / T, L_f large for separated modes) allows it, but the T^-1 of the Gaussian case is not reached here.")
-        out.append(Check(f"A: W2 vs T, ideal CT, {name} (d=1)", b.citation, b.formula, "T", b.exponents["T"], fit, verdict(fit, "T", b.exponents["T"], log_slack(fit, "T", b.log_powers["T"])), "figures/consistency_training.png", cfg + f"; T in {[int(t) for t in T]}",
-                         "W2 reported (W1 <= W2); zero learning error (eps = eps_F = 0)", notes))
+        slack = log_slack(fit, "T", b.log_powers["T"])
+        notes = [f"The bound's log^5 T factor adds {slack:.2f} to its exponent over this range: the band is [-1, {b.exponents['T'] + slack:+.2f}]."]
+        notes.append("T x W2 by T: " + ", ".join(f"{int(t)}: {t * w:.3g}" for t, w in zip(T, v)) + " (constant for an exact T^-1). The CI of an exact computation measures only how far the curve is from a pure power law over the range, so a slowly growing T x W2, a log factor, puts -1 outside it.")
+        check = Check(f"A: W2 vs T, ideal CT, {name} (d=1)", b.citation, b.formula, "T", b.exponents["T"], fit, verdict(fit, "T", b.exponents["T"], slack), "figures/consistency_training.png", cfg + f"; T in {[int(t) for t in T]}",
+                      "W2 reported (W1 <= W2); zero learning error (eps = eps_F = 0)", notes)
+        if name == "bimodal" and check.regime is not None:
+            x, lo, hi = check.regime.reach(REACH)
+            notes.append(f"Bimodal: the slope is far flatter than -1 over this range; the bound (L_f^3 log^5 T / T, L_f large for separated modes) allows it. Extrapolating the drift of the local slope, it would reach {REACH} at T ~ {x:.2g} (CI {lo:.2g} to {hi:.2g}): the T^-1 of the Gaussian case is out of reach of any computation.")
+        out.append(check)
         T_fix = 800
         dsub = df[(df["target"] == name) & (df["metric"] == "w2") & (df["T"] == T_fix)].sort_values("d")
         dfit = fit_power_law(dsub["value"].to_numpy(float), d=dsub["d"].to_numpy(float))

@@ -20,7 +20,8 @@ def test_run_plot_checks_and_resume(tmp_path, capsys):
     args = _args(tmp_path)
     assert main(args + ["run", "manifold", "--profile", "quick", "--quiet"]) == 0
     checks = (tmp_path / "checks.md").read_text()
-    assert "Manifold: TV vs ambient d (DDPM, variance posterior)" in checks and "matches" in checks
+    assert "| Manifold: TV vs ambient d (DDPM, variance posterior) |" in checks and "| rate observed | n/a |" in checks
+    assert "| not yet asymptotic |" in checks and "## How to read the verdicts" in checks
     assert "Departures from the papers" in checks and "not measured" not in checks
     assert (tmp_path / "figures" / "manifold.png").exists() and (tmp_path / "figures" / "manifold.pdf").exists()
     table = (tmp_path / "results" / "manifold.csv").read_text()
