@@ -3,11 +3,12 @@
     cmtheory list
     cmtheory run NAME|all [--profile quick|full] [--device auto|cpu|cuda] [--jobs N] [--scheduler ADDRESS]
     cmtheory plot [NAME|all]
-    cmtheory checks
+    cmtheory checks [--verify]
 
 ``run`` sweeps the experiments' grids (resuming from results/), then regenerates their
 figures and paper_checks.md from the result tables. ``plot`` and ``checks`` only read the
-tables.
+tables; ``checks --verify`` reruns a cheap subset of every experiment and compares its rows
+with the recorded ones.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 
 import cmtheory
 from cmtheory.report import checks_markdown
-from cmtheory.sweep import git_commit, load_results, run_sweep
+from cmtheory.sweep import git_commit, load_results, run_sweep, verify_results
 
 DEPARTURES = """
 ## Departures from the papers (all checks)
@@ -121,9 +122,31 @@ def cmd_plot(args) -> int:
 
 
 def cmd_checks(args) -> int:
+    if args.verify:
+        return _verify(args.results)
     _write_checks(args.results, args.figures, args.checks, "cmtheory checks")
     print(f"wrote {args.checks}")
     return 0
+
+
+def _verify(results: str) -> int:
+    """Rerun each experiment's verify_configs and report the rows that differ from its table;
+    1 when any differs or is missing."""
+    bad = 0
+    for name, mod in _experiments("all").items():
+        table = Path(results) / f"{name}.csv"
+        if not table.exists():
+            print(f"{name}: no table {table}, skipped")
+            continue
+        report = verify_results(name, mod.verify_configs(_profile_of(pd.read_csv(table), mod)), mod.run, results)
+        counts = ", ".join(f"{n} {s}" for s, n in report["status"].value_counts().items())
+        print(f"{name}: {report['config_key'].nunique()} configs rerun, {len(report)} values compared: {counts}")
+        wrong = report[report["status"].isin(["differs", "missing"])]
+        for _, r in wrong.iterrows():
+            print(f"  {r['status']}: config {r['config_key'][:12]} row {r['row']} ({r['metric']}), {r['column']}: recorded {r['recorded']!r}, rerun {r['rerun']!r}")
+        bad += len(wrong)
+    print("verify: every rerun value agrees with its table" if not bad else f"verify: {bad} values differ from their tables")
+    return 1 if bad else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="figures from the result tables")
     plot.add_argument("name", nargs="?", default="all")
     plot.set_defaults(fn=cmd_plot)
-    sub.add_parser("checks", help="paper_checks.md from the result tables").set_defaults(fn=cmd_checks)
+    checks = sub.add_parser("checks", help="paper_checks.md from the result tables")
+    checks.add_argument("--verify", action="store_true", help="rerun a cheap subset of every experiment and compare it with the tables (writes nothing)")
+    checks.set_defaults(fn=cmd_checks)
     return ap
 
 

@@ -11,10 +11,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
+
+plt.rcParams["figure.constrained_layout.use"] = True  # panels' labels never run into each other
 
 from cmtheory.rates import REGIMES, VERDICTS, FitResult, Regime, asymptotic_regime  # noqa: E402
 
-__all__ = ["Check", "plt", "rate_axes", "local_slopes_inset", "regime_of", "save_figure", "checks_markdown", "glossary_markdown", "REGIME_VARIABLES"]
+__all__ = ["Check", "plt", "rate_axes", "local_slopes_inset", "design_ticks", "regime_of", "save_figure", "checks_markdown", "glossary_markdown", "REGIME_VARIABLES"]
 
 #: Variables over whose range a rate is asymptotic or not (the step count, the sample size);
 #: every fit in one of them gets the drift diagnostic. Dimension exponents do not.
@@ -102,9 +105,19 @@ def rate_axes(ax, x, y, se=None, fit: FitResult | None = None, variable: str = "
         ax.plot(xs, y0 * (xs / x0) ** bound_exponent, ":", color=c, lw=1, label=f"bound slope {bound_exponent:+.2f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    design_ticks(ax, x)
     regime = regime_of(fit, variable)
     if regime is not None:
         local_slopes_inset(ax, regime, bound_exponent, c)
+
+
+def design_ticks(ax, x) -> None:
+    """x ticks at the design points (with those of earlier calls on ``ax``), labelled plainly:
+    log-scale minor labels collide on ranges of a decade or two."""
+    old = ax.xaxis.get_major_locator()
+    ticks = sorted(set(np.asarray(x, float).tolist()) | (set(old.locs) if isinstance(old, FixedLocator) else set()))
+    ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def local_slopes_inset(ax, regime: Regime, bound_exponent: float | None = None, color=None):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -33,7 +34,11 @@ from tqdm.auto import tqdm
 
 import cmtheory
 
-__all__ = ["config_key", "config_seed", "resolve_device", "run_sweep", "load_results", "git_commit"]
+__all__ = ["config_key", "config_seed", "resolve_device", "run_sweep", "load_results", "git_commit", "changed_since", "stale_results", "verify_results", "SOURCE_FOLDERS"]
+
+#: The folders whose code makes the numbers in results/: a table made at another commit is
+#: stale when these differ between that commit and HEAD.
+SOURCE_FOLDERS = ("cmtheory", "experiments")
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -130,7 +135,9 @@ def run_sweep(
     -------
     pandas.DataFrame
         Every row of every config (old and new), with columns experiment, config_key,
-        seed, wall_s, device, cmtheory_version, torch_version, commit, and the config's keys.
+        seed, wall_s, device, cmtheory_version, torch_version, commit, torch_threads (the
+        thread count the config ran with: float round-off, and so a neural run, depends on
+        it), and the config's keys.
     """
     dev = resolve_device(device)
     parts = Path(results_dir) / name
@@ -138,8 +145,8 @@ def run_sweep(
     for c in configs:
         unique.setdefault(config_key(c), dict(c))
     todo = [c for k, c in unique.items() if not (parts / f"{k}.csv").exists()]
-    meta = {"experiment": name, "device": dev, "cmtheory_version": cmtheory.__version__, "torch_version": torch.__version__, "commit": git_commit()}
     threads = 1 if (n_jobs != 1 or scheduler is not None) else 0
+    meta = {"experiment": name, "device": dev, "cmtheory_version": cmtheory.__version__, "torch_version": torch.__version__, "commit": git_commit(), "torch_threads": threads or torch.get_num_threads()}
     tasks = (delayed(_run_one)(fn, c, root_seed, dev, threads) for c in todo)
 
     def consume(results):
@@ -178,3 +185,102 @@ def load_results(name: str, results_dir: str | Path = "results", keys: list[str]
             return pd.read_csv(table)
         return pd.DataFrame()
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    """stdout of a git command in ``cwd``, or None where git fails or is missing."""
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, cwd=cwd)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def changed_since(commit: str, folders=SOURCE_FOLDERS, repo: str | Path = ".") -> list[str] | None:
+    """Files under ``folders`` that differ between ``commit`` and HEAD (``git diff --name-only``);
+    None where ``repo`` is not a git checkout or ``commit`` is not in its history (a tarball,
+    a shallow clone)."""
+    repo = Path(repo)
+    if not isinstance(commit, str) or not commit or _git(["cat-file", "-e", f"{commit}^{{commit}}"], repo) is None:
+        return None
+    out = _git(["diff", "--name-only", commit, "HEAD", "--", *folders], repo)
+    return None if out is None else out.split()
+
+
+def stale_results(results_dir: str | Path = "results", folders=SOURCE_FOLDERS, repo: str | Path | None = None) -> dict:
+    """For each table ``<results_dir>/*.csv``: ``{commit: files under folders changed since it,
+    or None where git cannot tell}`` over the commits its rows record. A table is current when
+    every list is empty: its numbers are the output of the code at HEAD."""
+    results_dir = Path(results_dir)
+    repo = results_dir.resolve().parent if repo is None else Path(repo)
+    out = {}
+    for table in sorted(results_dir.glob("*.csv")):
+        commits = pd.read_csv(table, usecols=["commit"], dtype=str)["commit"].dropna().unique()
+        out[table.name] = {c: changed_since(c, folders, repo) for c in commits}
+    return out
+
+
+def _same(a, b) -> bool:
+    """Equal as written in a table: both missing, equal numbers bit for bit, or equal text."""
+    if pd.isna(a) and pd.isna(b):
+        return True
+    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
+        return float(a) == float(b)
+    return str(a) == str(b)
+
+
+def _compare_row(recorded: pd.Series, rerun: dict, z: float) -> list[dict]:
+    """Status of each value of a rerun row against the recorded one. The row's ``value`` is
+    "within CI" when both sides carry a standard error and they differ by at most z combined
+    standard errors; the row's other numbers then count as that same statistical replicate."""
+    se_old, se_new = recorded.get("se", np.nan), rerun.get("se", np.nan)
+    replicate = False
+    if "value" in rerun and not _same(recorded.get("value", np.nan), rerun["value"]) and pd.notna(se_old) and pd.notna(se_new) and se_old > 0 and se_new > 0:
+        replicate = abs(float(rerun["value"]) - float(recorded["value"])) <= z * math.sqrt(se_old**2 + se_new**2)
+    out = []
+    for col, v in rerun.items():
+        r = recorded.get(col, np.nan)
+        status = "identical" if _same(r, v) else ("within CI" if replicate and isinstance(v, (int, float, np.number)) else "differs")
+        out.append({"column": col, "recorded": r, "rerun": v, "status": status})
+    return out
+
+
+def verify_results(name: str, configs: Iterable[dict], fn: Callable[..., list[dict]], results_dir: str | Path = "results", device: str = "cpu", z: float = 1.96) -> pd.DataFrame:
+    """Rerun ``configs`` with the seed and thread count recorded in ``<results_dir>/<name>.csv``
+    and compare every value of every row with the recorded one.
+
+    A value is "identical" (bit for bit, or equal text), "within CI" (the row's value differs
+    by at most ``z sqrt(se_old^2 + se_new^2)``, its standard errors on both sides; the row's
+    other numbers are then read as the same replicate), or "differs"; a config absent from
+    the table is "missing". Rows whose method is "wall clock" (timings) are not compared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per compared value: config_key, row, metric, column, recorded, rerun, status.
+    """
+    table_path = Path(results_dir) / f"{name}.csv"
+    if not table_path.exists():
+        raise ValueError(f"no table {table_path} to verify against (run the experiment first)")
+    table = pd.read_csv(table_path)
+    out = []
+    threads = torch.get_num_threads()
+    try:
+        for config in configs:
+            key = config_key(config)
+            old = table[table["config_key"] == key]
+            if old.empty:
+                out.append({"config_key": key, "row": -1, "metric": "", "column": "", "recorded": None, "rerun": None, "status": "missing"})
+                continue
+            recorded_threads = old["torch_threads"].iloc[0] if "torch_threads" in old else threads
+            torch.set_num_threads(int(recorded_threads))
+            rows = fn(config, seed=int(old["seed"].iloc[0]), device=resolve_device(device))
+            if len(rows) != len(old):
+                out.append({"config_key": key, "row": -1, "metric": "", "column": "rows", "recorded": len(old), "rerun": len(rows), "status": "differs"})
+                continue
+            for i, (new, (_, rec)) in enumerate(zip(rows, old.iterrows())):
+                if new.get("method") != "wall clock":
+                    out += [{"config_key": key, "row": i, "metric": new.get("metric", ""), **c} for c in _compare_row(rec, new, z)]
+    finally:
+        torch.set_num_threads(threads)
+    return pd.DataFrame(out, columns=["config_key", "row", "metric", "column", "recorded", "rerun", "status"])

@@ -1,5 +1,6 @@
 """One module per claim. Each defines NAME, CLAIM, PROFILES, configs(profile),
-run(config, seed, device) -> rows, and checks(df, figures_dir, profile) -> [Check]."""
+verify_configs(profile) (a cheap subset of configs(profile) that ``cmtheory checks --verify``
+reruns), run(config, seed, device) -> rows, and checks(df, figures_dir, profile) -> [Check]."""
 
 from importlib import import_module
 

@@ -20,7 +20,7 @@ def log_rows(log: TrainingLog, every: int = 50) -> list[dict]:
     it, v = log.curve(every)
     rows = [{"metric": "loss", "iteration": int(i), "value": float(x)} for i, x in zip(it, v)]
     rows.append({"metric": "diverged", "value": float(log.diverged)})
-    rows.append({"metric": "train_s", "value": log.wall_s})
+    rows.append({"metric": "train_s", "value": log.wall_s, "method": "wall clock"})
     return rows
 
 
@@ -56,6 +56,14 @@ def comparison_verdict(lo: float, hi: float, paper_sign: int) -> str:
     if lo > 0 or hi < 0:
         return "as in the paper" if (lo > 0) == (paper_sign > 0) else "opposite of the paper"
     return "no significant difference"
+
+
+def failure_rate(failed) -> str:
+    """k/n failed with the Wilson 95% interval of the rate (scipy's binomtest), e.g. '1/3 (6%-79%)'."""
+    failed = np.asarray(failed, bool)
+    k, n = int(failed.sum()), failed.size
+    ci = scipy.stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return f"{k}/{n} ({100 * ci.low:.0f}%-{100 * ci.high:.0f}%)"
 
 
 def paired_difference_ci(a, b, level: float = 0.95) -> tuple[float, float, float]:

@@ -57,6 +57,12 @@ def configs(profile: str) -> list[dict]:
     return out
 
 
+def verify_configs(profile: str) -> list[dict]:
+    """A cheap subset for ``cmtheory checks --verify``: both exact laws at the smallest T, one Monte Carlo run."""
+    p = PROFILES[profile]
+    return [c for c in configs(profile) if (c["kind"] == "exact" and c["T"] == p["exact_T"][0]) or (c["kind"] == "mc" and c["sampler"] == "ddpm" and c["T"] == p["mc_T"][0] and c["rep"] == 0)]
+
+
 def exact_cells(T: int, cells: int) -> int:
     """Grid cells for the exact law at T steps: ``cells`` up to T = 400, doubled for every
     factor 2 beyond (exact-covariance TV, measured: at T = 400, 2048 and 4096 cells differ by

@@ -45,6 +45,11 @@ def configs(profile: str) -> list[dict]:
     return [{"target": name, "T": T, "cells": p["cells"]} for name in TARGETS for T in p["T"][name]]
 
 
+def verify_configs(profile: str) -> list[dict]:
+    """A cheap subset for ``cmtheory checks --verify``: each target at its smallest T."""
+    return [c for c in configs(profile) if c["T"] == PROFILES[profile]["T"][c["target"]][0]]
+
+
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
     """W2 (and for d = 1 W1 where the grid gives it) of the ideal one-step sampler; deterministic."""
     target = TARGETS[config["target"]]

@@ -41,6 +41,12 @@ def configs(profile: str) -> list[dict]:
     return [{"target": t, "model": m, "iterations": it, "rep": r} for t in TARGETS for m in ("cd", "direct") for it in p["iterations"] for r in range(p["reps"])]
 
 
+def verify_configs(profile: str) -> list[dict]:
+    """A cheap subset for ``cmtheory checks --verify``: one CD run (a neural run: identical only
+    on the same kind of machine and thread count, else compared within its CI)."""
+    return [c for c in configs(profile) if c["model"] == "cd" and c["rep"] == 0][:1]
+
+
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
     target = TARGETS[config["target"]]
     grid = karras_grid(SIGMA_MAX, SIGMA_MIN, N)
@@ -90,8 +96,8 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
             b = main[(main["metric"] == metric) & (main["model"] == "cd")]["value"].to_numpy(float)
             diff, lo, hi = difference_ci(a, b)
             verdict = comparison_verdict(lo, hi, paper_sign)
-            summary = f"Direct {a.mean():.4g} vs CD {b.mean():.4g}; difference {diff:+.4g} [{lo:+.4g}, {hi:+.4g}]"
-            notes = [f"Paper: Direct CM has the {'lower' if paper_sign < 0 else 'higher (worse)'} value. Welch 95% interval over seeds."]
+            summary = f"Direct {a.mean():.4g} vs CD {b.mean():.4g}; difference {diff:+.4g} [{lo:+.4g}, {hi:+.4g}] over {a.size} + {b.size} seeds"
+            notes = [f"Paper: Direct CM has the {'lower' if paper_sign < 0 else 'higher (worse)'} value. Welch 95% interval over seeds (unpaired: every run has its own seed); the verdict rests on {a.size} Direct CM and {b.size} CD seeds."]
             if metric == "w2":
                 notes.append(f"Teacher DDIM W2 {main[main['metric'] == 'w2_teacher']['value'].mean():.4g}, exact flow W2 {main[main['metric'] == 'w2_exact_flow']['value'].mean():.4g}, floor {floor:.4g} (5 batches of 1000).")
                 t = main[(main["metric"] == "ode_error_teacher")].groupby("model")["value"].mean()

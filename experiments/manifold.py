@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
-from matplotlib.ticker import NullLocator
 
 from cmtheory.metrics import kl_gaussians, tv_gaussians
 from cmtheory.processes import linear_schedule
 from cmtheory.rates import fit_power_law, log_slack, verdict
-from cmtheory.report import Check, local_slopes_inset, plt, save_figure
+from cmtheory.report import Check, design_ticks, local_slopes_inset, plt, save_figure
 from cmtheory.samplers.exact_laws import gaussian_law
 from cmtheory.samplers.stochastic import ddpm_transition
 from cmtheory.targets import Subspace
@@ -33,6 +32,12 @@ PROFILES = {
 def configs(profile: str) -> list[dict]:
     p = PROFILES[profile]
     return [{"k": k, "d": d, "T": T, "variance": v} for v in ("beta", "posterior") for k in p["k"] for d in p["d"] for T in p["T"] if k <= d]
+
+
+def verify_configs(profile: str) -> list[dict]:
+    """A cheap subset for ``cmtheory checks --verify``: the smallest d and T."""
+    p = PROFILES[profile]
+    return [c for c in configs(profile) if c["d"] == p["d"][0] and c["T"] == p["T"][0]]
 
 
 def _target(k, d):
@@ -67,9 +72,8 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
         for i, k in enumerate(sorted(tv["k"].unique())):
             s = tv[(tv["k"] == k) & (tv["T"] == Tmax)].sort_values("d")
             axes[j].loglog(s["d"], s["value"], "o-", color=f"C{i}", label=f"k={k}")
-        d_values = sorted(int(v) for v in tv["d"].unique())
-        axes[j].set(xlabel="ambient d", ylabel=f"TV(output, X_1) at T={Tmax}", title=f"DDPM, variance {var}", xticks=d_values, xticklabels=[str(v) for v in d_values])
-        axes[j].xaxis.set_minor_locator(NullLocator())
+        axes[j].set(xlabel="ambient d", ylabel=f"TV(output, X_1) at T={Tmax}", title=f"DDPM, variance {var}")
+        design_ticks(axes[j], tv["d"].unique())
         axes[j].legend(fontsize=7)
         cfg = f"profile {profile}; Gaussian on a k-dim subspace; DDPM with exact score, reverse variance '{var}'; exact output law at t=1 vs X_1; k in {sorted(int(v) for v in tv['k'].unique())}, d in {sorted(int(v) for v in tv['d'].unique())}, T in {sorted(int(v) for v in tv['T'].unique())}"
         dep = "linear VP schedule, not the paper's coefficient design"
@@ -98,9 +102,8 @@ def _plot_T(ax, tv: pd.DataFrame, check: Check) -> None:
     for i, k in enumerate(sorted(tv["k"].unique())):
         s = tv[(tv["k"] == k) & (tv["d"] == d)].sort_values("T")
         ax.loglog(s["T"], s["value"], "o-", color=f"C{i}", label=f"k={k}")
-    T_values = sorted(int(v) for v in tv["T"].unique())
-    ax.set(xlabel="T (steps)", ylabel="TV(output, X_1)", title=f"DDPM, variance posterior, d = {d}", xticks=T_values, xticklabels=[str(v) for v in T_values])
-    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set(xlabel="T (steps)", ylabel="TV(output, X_1)", title=f"DDPM, variance posterior, d = {d}")
+    design_ticks(ax, tv["T"].unique())
     ax.legend(fontsize=7)
     if check.regime is not None:
         local_slopes_inset(ax, check.regime, check.bound_exponent, "k")

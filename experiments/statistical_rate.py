@@ -36,7 +36,8 @@ SIGMA_MAX, SIGMA_MIN, N = 80.0, 0.002, 18
 EMA = 0.99
 EVAL = {1: 100000, 2: 4000, 3: 4000, 4: 4000, 8: 4000}  # evaluation samples: 5 batches in d = 1 (sorting), 2 exact-OT batches for d > 1
 PROFILES = {
-    "quick": {"d": [2, 4], "n": [0, 64, 512, 4096], "reps": 2, "iterations": 3000},
+    # three seeds per point; 2000 steps keep the quick profile within 15 minutes
+    "quick": {"d": [2, 4], "n": [0, 64, 512, 4096], "reps": 3, "iterations": 2000},
     "full": {"d": [2, 3, 4, 8], "n": [0, 64, 256, 1024, 4096, 16384], "reps": 4, "iterations": 6000},
 }
 
@@ -48,6 +49,12 @@ def target(d: int) -> ProductMixture:
 def configs(profile: str) -> list[dict]:
     p = PROFILES[profile]
     return [{"d": d, "n_train": n, "rep": r, "iterations": p["iterations"]} for d in p["d"] for n in p["n"] for r in range(p["reps"])]
+
+
+def verify_configs(profile: str) -> list[dict]:
+    """A cheap subset for ``cmtheory checks --verify``: one neural run at the smallest d and n."""
+    p = PROFILES[profile]
+    return [c for c in configs(profile) if c["d"] == p["d"][0] and c["n_train"] == min(n for n in p["n"] if n > 0) and c["rep"] == 0]
 
 
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
@@ -92,8 +99,8 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
             s = sub[(sub["metric"] == metric) & (sub["n_train"] > 0)].sort_values("n_train")
             # the model's floor is its own population W1 (what no n removes)
             fit = _fit(s, pop.mean(), pop.sem()) if metric == "w1_model" else _fit(s)
-            mean = s.groupby("n_train")["value"].agg(["mean", "sem"])
-            by_n = ", ".join(f"n={int(k)}: {v:.3g}" for k, v in mean["mean"].items())
+            mean = s.groupby("n_train")["value"].agg(["mean", "sem", "size"])
+            by_n = ", ".join(f"n={int(k)}: {v:.3g}" for k, v in mean["mean"].items()) + f"; {int(mean['size'].min())} seeds each"
             rate_axes(ax, mean.index, mean["mean"], mean["sem"].fillna(0), fit, "n", n_exponent("dou_isolation", d), label=label, color=f"C{k}")
             keys = ("dou_isolation", "dou_distillation") if metric == "w1_model" else ("dou_isolation",)
             for key in keys:

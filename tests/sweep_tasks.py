@@ -20,3 +20,9 @@ def failing_task(config, seed, device="cpu"):
 def slow_task(config, seed, device="cpu"):
     time.sleep(0.3)
     return noisy_task(config, seed, device)
+
+
+def estimate_task(config, seed, device="cpu"):
+    """One estimate with a standard error, and a timing row that verification must skip."""
+    rng = np.random.default_rng(seed)
+    return [{"metric": "mean", "value": float(rng.standard_normal()) + config["x"], "se": 0.1}, {"metric": "train_s", "value": time.perf_counter(), "method": "wall clock"}]

@@ -1,8 +1,13 @@
-"""The cmtheory command: list, run (with resume), plot, checks."""
+"""The cmtheory command: list, run (with resume), plot, checks, checks --verify."""
 
+import shutil
+
+import pandas as pd
 import pytest
 
 from cmtheory.cli import main
+from cmtheory.sweep import config_key
+from experiments import manifold
 
 
 def _args(tmp_path):
@@ -16,9 +21,17 @@ def test_list(capsys):
         assert name in out
 
 
-def test_run_plot_checks_and_resume(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def manifold_run(tmp_path_factory):
+    """One quick manifold run (results, figures, checks) shared by the tests that read it."""
+    tmp_path = tmp_path_factory.mktemp("manifold")
+    assert main(_args(tmp_path) + ["run", "manifold", "--profile", "quick", "--quiet"]) == 0
+    return tmp_path
+
+
+def test_run_plot_checks_and_resume(manifold_run, tmp_path):
+    shutil.copytree(manifold_run, tmp_path, dirs_exist_ok=True)
     args = _args(tmp_path)
-    assert main(args + ["run", "manifold", "--profile", "quick", "--quiet"]) == 0
     checks = (tmp_path / "checks.md").read_text()
     assert "| Manifold: TV vs ambient d (DDPM, variance posterior) |" in checks and "| rate observed | n/a |" in checks
     assert "| not yet asymptotic |" in checks and "## How to read the verdicts" in checks
@@ -32,6 +45,24 @@ def test_run_plot_checks_and_resume(tmp_path, capsys):
     assert main(args + ["plot", "manifold"]) == 0
     assert (tmp_path / "figures" / "manifold.png").exists()
     assert main(args + ["checks"]) == 0
+
+
+def test_checks_verify_reports_an_edited_row(manifold_run, tmp_path, capsys):
+    """--verify reruns the cheap subset (manifold: smallest d and T, 8 configs) bit for bit; after
+    a recorded value is edited it names that row and exits 1."""
+    shutil.copytree(manifold_run, tmp_path, dirs_exist_ok=True)
+    args = _args(tmp_path)
+    assert main(args + ["checks", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "manifold: 8 configs rerun" in out and "every rerun value agrees" in out and "accelerated: no table" in out
+    table_path = tmp_path / "results" / "manifold.csv"
+    table = pd.read_csv(table_path)
+    key = config_key(manifold.verify_configs("quick")[0])
+    table.loc[(table["config_key"] == key) & (table["metric"] == "tv"), "value"] *= 1.001
+    table.to_csv(table_path, index=False)
+    assert main(args + ["checks", "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"differs: config {key[:12]} row 0 (tv), value" in out and "verify: 1 values differ" in out
 
 
 def test_bad_arguments():

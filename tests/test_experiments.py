@@ -1,6 +1,8 @@
 """Experiments: plain grids for both profiles, and quick versions of the slope assertions
 that the CI keeps (empirical slopes against theory), run through each experiment's own code."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -16,6 +18,9 @@ def test_grids_are_plain_and_full_extends_quick(name):
     keys = [config_key(c) for c in quick]
     assert len(set(keys)) == len(keys) > 0
     assert len(full) >= len(quick)
+    for profile in ("quick", "full"):  # what checks --verify reruns is part of the profile's grid
+        subset = {config_key(c) for c in mod.verify_configs(profile)}
+        assert subset and subset <= {config_key(c) for c in mod.configs(profile)}
 
 
 def _rows(mod, configs):
@@ -99,8 +104,10 @@ def test_scm_ablation_is_recorded(tmp_path):
     df = _rows(D, cfgs + [{"mode": "sct", "variant": "full", "frequencies": 2, "iterations": 60, "rep": 0}])
     checks = {c.claim: c for c in D.checks(df, str(tmp_path), "quick")}
     table = "\n".join(checks["D: sCD stabiliser ablation (recorded, no assertion)"].notes)
-    assert "| scd | neither | 2 sinusoids |" in table and "| sct | full | 2 sinusoids |" in table
+    assert "| scd | neither | 2 sinusoids | 0 |" in table and "| sct | full | 2 sinusoids | 0 |" in table
     assert checks["D: sCD stabiliser ablation (recorded, no assertion)"].verdict == "recorded"
+    assert re.search(r"scd/full \(2\): [01]/1 \(\d+%-\d+%\) failed", checks["D: sCD stabiliser ablation (recorded, no assertion)"].summary)
+    assert "rests on 1 seeds" in checks["D: sCD with tangent normalisation and warmup trains without divergence"].notes[0]
     assert (df[df["metric"] == "loss"].groupby("variant").size() > 0).all()
 
 
@@ -123,6 +130,21 @@ def test_comparison_helpers_against_scipy():
     assert comparison_verdict(-0.3, -0.1, -1) == "as in the paper"
     assert comparison_verdict(-0.3, -0.1, +1) == "opposite of the paper"
     assert comparison_verdict(-0.3, 0.1, +1) == "no significant difference"
+
+
+def test_failure_rate_carries_the_wilson_interval():
+    """k/n with the Wilson 95% interval, against the closed form
+    (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
+    import math
+
+    from experiments._neural import failure_rate
+
+    z = 1.959963984540054
+    for k, n in ((0, 3), (1, 3), (3, 3), (2, 10)):
+        p = k / n
+        half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+        lo, hi = ((p + z**2 / (2 * n) + s * half) / (1 + z**2 / n) for s in (-1, 1))
+        assert failure_rate([True] * k + [False] * (n - k)) == f"{k}/{n} ({100 * lo:.0f}%-{100 * hi:.0f}%)"
 
 
 def test_w_row_marks_a_diverged_sample_instead_of_failing():

@@ -1,6 +1,7 @@
 """Sweep runner: deterministic seeds, parallel = serial, resume, kill -9, Dask."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 import sweep_tasks
-from cmtheory.sweep import config_key, config_seed, load_results, resolve_device, run_sweep
+from cmtheory.sweep import changed_since, config_key, config_seed, load_results, resolve_device, run_sweep, stale_results, verify_results
 
 cloudpickle.register_pickle_by_value(sweep_tasks)  # loky workers do not see tests/ on sys.path
 
@@ -37,7 +38,7 @@ def test_parallel_equals_serial_and_rows_carry_metadata(tmp_path):
     parallel = run_sweep("toy", list(reversed(CONFIGS)), sweep_tasks.noisy_task, tmp_path / "p", n_jobs=2, progress=False)
     pd.testing.assert_frame_equal(_values(serial), _values(parallel))
     assert len(serial) == 12
-    for col in ("experiment", "commit", "torch_version", "cmtheory_version", "wall_s", "device", "x", "tag"):
+    for col in ("experiment", "commit", "torch_version", "cmtheory_version", "wall_s", "device", "torch_threads", "x", "tag"):
         assert col in serial.columns
     assert (tmp_path / "s" / "toy.csv").exists()
 
@@ -103,3 +104,56 @@ def test_device_resolution():
     assert resolve_device("auto") in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device must be"):
         resolve_device("tpu")
+
+
+def _git(repo, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_stale_results_follow_the_code_between_the_recorded_commit_and_head(tmp_path):
+    """A table made at commit A is current while cmtheory/ and experiments/ are unchanged since
+    A (other files may change), stale once they change, current again when remade at HEAD;
+    a commit git does not know gives None (cannot tell), never 'current'."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "cmtheory").mkdir(parents=True)
+    (repo / "results").mkdir()
+    (repo / "cmtheory" / "x.py").write_text("a = 1\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "code")
+    made_at = _git(repo, "rev-parse", "--short", "HEAD")
+    table = repo / "results" / "toy.csv"
+    pd.DataFrame({"commit": [made_at, made_at], "value": [1.0, 2.0]}).to_csv(table, index=False)
+    (repo / "README.md").write_text("docs\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "results and docs")
+    assert stale_results(repo / "results") == {"toy.csv": {made_at: []}}
+    (repo / "cmtheory" / "x.py").write_text("a = 2\n")
+    _git(repo, "commit", "-qam", "code changes")
+    assert stale_results(repo / "results") == {"toy.csv": {made_at: ["cmtheory/x.py"]}}
+    pd.DataFrame({"commit": [_git(repo, "rev-parse", "--short", "HEAD")], "value": [1.0]}).to_csv(table, index=False)
+    assert list(stale_results(repo / "results")["toy.csv"].values()) == [[]]
+    assert changed_since("0123abc", repo=repo) is None and changed_since("unknown", repo=repo) is None
+    assert changed_since(made_at, repo=tmp_path) is None  # not a git checkout
+
+
+def test_verify_results_finds_an_edited_value_and_skips_timings(tmp_path):
+    """A rerun of recorded configs is identical bit for bit; a value edited in the table is
+    reported as 'differs'; a value moved within its CI is 'within CI'; timings are skipped and
+    a config absent from the table is 'missing'."""
+    run_sweep("toy", CONFIGS, sweep_tasks.estimate_task, tmp_path, progress=False)
+    report = verify_results("toy", CONFIGS[:3], sweep_tasks.estimate_task, tmp_path)
+    assert (report["status"] == "identical").all() and set(report["metric"]) == {"mean"} and len(report) == 3 * 3
+    table = pd.read_csv(tmp_path / "toy.csv")
+    key0, key1 = config_key(CONFIGS[0]), config_key(CONFIGS[1])
+    table.loc[(table["config_key"] == key0) & (table["metric"] == "mean"), "value"] += 1.0  # 7 combined se
+    table.loc[(table["config_key"] == key1) & (table["metric"] == "mean"), "value"] += 0.1  # 0.7 combined se
+    table.to_csv(tmp_path / "toy.csv", index=False)
+    report = verify_results("toy", CONFIGS[:2] + [{"x": 99, "tag": "a"}], sweep_tasks.estimate_task, tmp_path)
+    status = report.set_index(["config_key", "column"])["status"]
+    assert status[(key0, "value")] == "differs" and status[(key1, "value")] == "within CI"
+    assert status[(key0, "se")] == "identical" and report["status"].tolist()[-1] == "missing"
+    with pytest.raises(ValueError, match="no table"):
+        verify_results("nope", CONFIGS, sweep_tasks.estimate_task, tmp_path)
