@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 Scalar = float | torch.Tensor
@@ -82,3 +83,50 @@ def check_positive(value: float, name: str) -> float:
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
+
+
+def check_noise_levels(values, name: str = "lambdas") -> list[float]:
+    """Check a grid of noise levels: at least two, finite, strictly decreasing, >= 0."""
+    lam = [float(v) for v in real_array(values, name).flatten()]
+    if len(lam) < 2:
+        raise ValueError(f"{name} must hold at least two noise levels, got {len(lam)}")
+    if any(not math.isfinite(v) for v in lam):
+        raise ValueError(f"{name} contains NaN or inf")
+    if any(b >= a for a, b in zip(lam, lam[1:])) or lam[-1] < 0:
+        raise ValueError(f"{name} must be strictly decreasing and >= 0 (from the largest noise level down), got {lam[:4]}{' ...' if len(lam) > 4 else ''}")
+    return lam
+
+
+def real_array(value, name: str) -> np.ndarray:
+    """``value`` as a float64 array; complex or non-numeric input is an error, never cast."""
+    a = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+    if np.iscomplexobj(a):
+        raise ValueError(f"{name} must be real, got complex values")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+    return a.astype(np.float64)
+
+
+def check_gaussians(m1, C1, m2, C2, *, definite: bool = True) -> tuple[np.ndarray, ...]:
+    """Validate two Gaussians :math:`N(m_1, C_1)`, :math:`N(m_2, C_2)` on :math:`R^d` for the
+    closed-form divergences (TV, KL, W2): real finite means of shape (d,) and covariances of
+    shape (d, d), symmetric, positive definite (``definite``; a singular covariance has no
+    density) or positive semi-definite. Returns float64 arrays (m1, C1, m2, C2)."""
+    m1, m2 = (np.atleast_1d(real_array(v, n)) for v, n in ((m1, "m1"), (m2, "m2")))
+    C1, C2 = (np.atleast_2d(real_array(v, n)) for v, n in ((C1, "C1"), (C2, "C2")))
+    d = m1.size
+    if m1.ndim != 1 or m2.shape != (d,) or C1.shape != (d, d) or C2.shape != (d, d):
+        raise ValueError(f"means must have shape (d,) and covariances (d, d) with one d; got m1 {m1.shape}, C1 {C1.shape}, m2 {m2.shape}, C2 {C2.shape}")
+    for name, a in (("m1", m1), ("C1", C1), ("m2", m2), ("C2", C2)):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or inf")
+    for name, C in (("C1", C1), ("C2", C2)):
+        scale = float(np.abs(C).max())
+        if not np.allclose(C, C.T, rtol=1e-10, atol=1e-12 * scale):
+            raise ValueError(f"{name} must be symmetric")
+        low = float(np.linalg.eigvalsh(C).min())
+        if definite and low <= 10 * d * np.finfo(np.float64).eps * scale:
+            raise ValueError(f"{name} must be positive definite (a singular covariance has no density); its smallest eigenvalue is {low:.3g}")
+        if not definite and low < -1e-12 * max(scale, 1.0):
+            raise ValueError(f"{name} must be positive semi-definite; its smallest eigenvalue is {low:.3g}")
+    return m1, C1, m2, C2

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from cmtheory._checks import check_positive, check_positive_int
@@ -48,35 +49,41 @@ def _as_f64(t) -> torch.Tensor:
     return torch.as_tensor(t, dtype=torch.float64)
 
 
+def _in_range(value, name: str, lo: float = 0.0, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False, hi_label: str | None = None) -> torch.Tensor:
+    """``value`` as a float64 tensor (a tensor stays on its device), every entry in the interval;
+    NaN, complex values or an entry outside it are a ValueError naming ``name`` and the interval."""
+    t = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    if t.is_complex():
+        raise ValueError(f"{name} must be real, got complex values")
+    t = t.to(torch.float64)
+    ok = (t > lo if lo_open else t >= lo) & (t < hi if hi_open else t <= hi)  # False at NaN
+    if not bool(ok.all()):
+        bad = t[~ok].flatten()[0].item()
+        raise ValueError(f"{name} must lie in {'(' if lo_open else '['}{lo:g}, {hi_label or f'{hi:g}'}{')' if hi_open else ']'}, got {bad!r}")
+    return t
+
+
 def edm_sigma_from_abar(abar):
     r"""EDM noise level of a VP channel: :math:`\lambda = \sqrt{(1-\bar\alpha)/\bar\alpha}`."""
-    abar = _as_f64(abar)
-    if ((abar <= 0) | (abar > 1)).any():
-        raise ValueError("abar must lie in (0, 1]")
+    abar = _in_range(abar, "abar", 0.0, 1.0, lo_open=True)
     return torch.sqrt((1 - abar) / abar)
 
 
 def abar_from_edm_sigma(lam):
     r"""Inverse of :func:`edm_sigma_from_abar`: :math:`\bar\alpha = 1 / (1 + \lambda^2)`."""
-    lam = _as_f64(lam)
-    if (lam < 0).any():
-        raise ValueError("lam (EDM sigma) must be >= 0")
+    lam = _in_range(lam, "lam (EDM sigma)")
     return 1 / (1 + lam**2)
 
 
 def trigflow_t_from_edm_sigma(lam, sigma_d: float = 0.5):
     r"""TrigFlow time of an EDM noise level: :math:`t = \arctan(\lambda / \sigma_d)`."""
-    lam = _as_f64(lam)
-    if (lam < 0).any():
-        raise ValueError("lam (EDM sigma) must be >= 0")
+    lam = _in_range(lam, "lam (EDM sigma)")
     return torch.atan(lam / check_positive(sigma_d, "sigma_d"))
 
 
 def edm_sigma_from_trigflow_t(t, sigma_d: float = 0.5):
     r"""EDM noise level of a TrigFlow time: :math:`\lambda = \sigma_d \tan t`."""
-    t = _as_f64(t)
-    if ((t < 0) | (t >= math.pi / 2)).any():
-        raise ValueError("t (TrigFlow time) must lie in [0, pi/2)")
+    t = _in_range(t, "t (TrigFlow time)", 0.0, math.pi / 2, hi_open=True, hi_label="pi/2")
     return check_positive(sigma_d, "sigma_d") * torch.tan(t)
 
 
@@ -180,6 +187,9 @@ def cosine_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> Discre
     The cap ``max_beta`` is part of the published definition (the last beta would be 1).
     """
     check_positive_int(T, "T", 2)
+    check_positive(s, "s")
+    if not 0 < max_beta < 1:
+        raise ValueError(f"max_beta must lie in (0, 1), got {max_beta!r}")
     t = torch.arange(T + 1, dtype=torch.float64)
     f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
     abar = f / f[0]
@@ -206,19 +216,17 @@ class ContinuousVP:
 
     def channel(self, t):
         r""":math:`(\alpha(t), \sigma(t))` for t in [0, 1]."""
-        t = _as_f64(t)
-        if ((t < 0) | (t > 1)).any():
-            raise ValueError("t must lie in [0, 1] for ContinuousVP")
-        log_alpha = -0.5 * self._integral(t)
+        log_alpha = -0.5 * self._integral(_in_range(t, "t (ContinuousVP time)", 0.0, 1.0))
         return torch.exp(log_alpha), torch.sqrt(-torch.expm1(2 * log_alpha))
 
     def edm_sigma(self, t):
         r""":math:`\lambda(t) = \sqrt{e^{\int_0^t\beta} - 1}`."""
-        return torch.sqrt(torch.expm1(self._integral(_as_f64(t))))
+        return torch.sqrt(torch.expm1(self._integral(_in_range(t, "t (ContinuousVP time)", 0.0, 1.0))))
 
     def time(self, lam):
-        r"""Inverse of :meth:`edm_sigma`: the root of :math:`\int_0^t\beta = \log(1+\lambda^2)`."""
-        L = torch.log1p(_as_f64(lam) ** 2)
+        r"""Inverse of :meth:`edm_sigma`: the root of :math:`\int_0^t\beta = \log(1+\lambda^2)`,
+        for :math:`\lambda` up to :meth:`edm_sigma` (1)."""
+        L = torch.log1p(_in_range(lam, "lam (EDM sigma)", 0.0, float(self.edm_sigma(1.0))) ** 2)
         db = self.beta_max - self.beta_min
         if db == 0:
             return L / self.beta_min
@@ -231,9 +239,7 @@ class EDM:
 
     def channel(self, t):
         """(1, t)."""
-        t = _as_f64(t)
-        if (t < 0).any():
-            raise ValueError("t (EDM sigma) must be >= 0")
+        t = _in_range(t, "t (EDM sigma)")
         return torch.ones_like(t), t
 
     def edm_sigma(self, t):
@@ -242,7 +248,7 @@ class EDM:
 
     def time(self, lam):
         """t = lambda."""
-        return _as_f64(lam)
+        return _in_range(lam, "lam (EDM sigma)")
 
 
 @dataclass(frozen=True)
@@ -256,9 +262,7 @@ class TrigFlow:
 
     def channel(self, t):
         r""":math:`(\cos t, \sigma_d \sin t)`."""
-        t = _as_f64(t)
-        if ((t < 0) | (t > math.pi / 2)).any():
-            raise ValueError("t (TrigFlow time) must lie in [0, pi/2]")
+        t = _in_range(t, "t (TrigFlow time)", 0.0, math.pi / 2, hi_label="pi/2")
         return torch.cos(t), self.sigma_d * torch.sin(t)
 
     def edm_sigma(self, t):

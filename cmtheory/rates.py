@@ -193,6 +193,32 @@ def _prepare(y, se, floor, floor_se, z_floor, variables) -> _Design:
     return _Design(names, yv, sev, keys, group, used, points, replicated)
 
 
+def _check_fit_options(level: float, n_boot: int, z_floor: float) -> None:
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must be a confidence level strictly between 0 and 1, got {level!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
+        raise ValueError(f"n_boot must be an int >= 100 (a bootstrap CI from fewer draws is noise), got {n_boot!r}")
+    if not (isinstance(z_floor, (int, float)) and math.isfinite(z_floor) and z_floor >= 0):
+        raise ValueError(f"z_floor must be a finite number >= 0, got {z_floor!r}")
+
+
+def _check_identifiable(X: np.ndarray, names: list) -> None:
+    """The exponents are identifiable: no variable constant over the used points, no two
+    collinear in log space (named in the error)."""
+    logs = X[:, 1 : 1 + len(names)]
+    for j, name in enumerate(names):
+        if np.ptp(logs[:, j]) == 0:
+            raise ValueError(f"variable {name!r} takes a single value over the used points: its exponent cannot be fitted")
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        centred = logs - logs.mean(0)
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                pair = centred[:, [i, j]]
+                if np.linalg.matrix_rank(pair) < 2:
+                    raise ValueError(f"variables {names[i]!r} and {names[j]!r} are collinear in log space over the used points: their exponents cannot be told apart")
+        raise ValueError(f"the variables {names} are linearly dependent in log space over the used points: their exponents cannot be told apart")
+
+
 def _estimate(data: _Design, X: np.ndarray, level: float, n_boot: int, seed: int):
     """Coefficients of the log-linear model ``log y = X @ coef`` (one row of X per used design
     point) with their CIs: (coef, lo, hi, method, chi2_red)."""
@@ -223,6 +249,8 @@ def _estimate(data: _Design, X: np.ndarray, level: float, n_boot: int, seed: int
         if (s_log <= 0).any():
             raise ValueError("se must be > 0 at every used point for a weighted fit")
         w = 1 / s_log**2
+        if not (np.isfinite(w).all() and w.min() > w.max() * 1e-12):
+            raise ValueError(f"the relative errors se/y of the used points span {s_log.min():.3g} to {s_log.max():.3g}: too far apart (or too close to 0) for a weighted fit; check se")
         P = _wls_operator(X, w)
         coef = P @ ly
         resid = ly - X @ coef
@@ -276,8 +304,10 @@ def fit_power_law(
     -------
     FitResult
     """
+    _check_fit_options(level, n_boot, z_floor)
     data = _prepare(y, se, floor, floor_se, z_floor, variables)
     X = np.column_stack([np.ones(data.used.size), np.log(data.keys[data.used])])
+    _check_identifiable(X, data.names)
     coef, lo, hi, method, chi2_red = _estimate(data, X, level, n_boot, seed)
     names = data.names
     ci = {k: (float(lo[j + 1]), float(hi[j + 1])) for j, k in enumerate(names)}
@@ -350,7 +380,7 @@ def verdict(fit: FitResult, variable: str, bound_exponent: float, slack: float =
         raise ValueError(f"slack must be >= 0 (log factors raise the exponent), got {slack!r}")
     if not math.isfinite(bound_exponent):
         raise ValueError(f"bound_exponent must be a finite number, got {bound_exponent!r}")
-    lo, hi = fit.ci[variable]
+    lo, hi = _ci_of(fit, variable)
     if hi - lo > max_width:
         return "inconclusive (CI too wide)"
     if lo <= bound_exponent <= hi:
@@ -466,8 +496,8 @@ def asymptotic_regime(fit: FitResult, variable: str | None = None, tol: float = 
         if len(fit.exponents) != 1:
             raise ValueError(f"name the variable: the fit has {list(fit.exponents)}")
         variable = next(iter(fit.exponents))
-    if variable not in fit.exponents:
-        raise ValueError(f"variable {variable!r} is not in the fit, which has {list(fit.exponents)}")
+    _ci_of(fit, variable)
+    _check_fit_options(fit.level, n_boot, 0.0)
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
     used = [p for p in fit.points if p["used"]]
@@ -480,7 +510,10 @@ def asymptotic_regime(fit: FitResult, variable: str | None = None, tol: float = 
     lx = np.log(data.keys[data.used][:, j])
     u = lx - lx.mean()
     cells = _other_cells(data, j)
-    coef, lo, hi, method, _ = _estimate(data, np.column_stack([cells, u, 0.5 * u**2]), fit.level, n_boot, seed)
+    X = np.column_stack([cells, u, 0.5 * u**2])
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ValueError(f"the drift in {variable} cannot be separated from the other variables: each of their combinations needs several values of {variable}")
+    coef, lo, hi, method, _ = _estimate(data, X, fit.level, n_boot, seed)
     c, c_lo, c_hi = float(coef[-1]), float(lo[-1]), float(hi[-1])
     if -tol <= c_lo and c_hi <= tol:
         word = "asymptotic (local slopes stable)"
@@ -515,6 +548,13 @@ def _local_slopes(data: _Design, cells: np.ndarray, lx: np.ndarray, xs: list) ->
     return out
 
 
+def _ci_of(fit: FitResult, variable: str) -> tuple[float, float]:
+    """The CI of ``variable``'s exponent; a variable the fit does not have is a ValueError naming those it has."""
+    if variable not in fit.ci:
+        raise ValueError(f"variable {variable!r} is not in the fit, which has {list(fit.ci)}")
+    return fit.ci[variable]
+
+
 def _points_table(fit: FitResult) -> str:
     lines = []
     for p in fit.points:
@@ -526,7 +566,9 @@ def _points_table(fit: FitResult) -> str:
 def assert_rate(fit: FitResult, variable: str, expected: float, tol: float = 0.0, bound: float | None = None) -> None:
     """Assert (for pytest) that the CI of ``variable``'s exponent, widened by ``tol`` on each
     side, contains ``expected``; the message shows the fit, the CI, the bound and the points."""
-    lo, hi = fit.ci[variable]
+    lo, hi = _ci_of(fit, variable)
+    if not (math.isfinite(expected) and math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"expected must be finite and tol finite and >= 0, got {expected!r}, {tol!r}")
     if lo - tol <= expected <= hi + tol:
         return
     msg = [

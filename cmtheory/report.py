@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
 plt.rcParams["figure.constrained_layout.use"] = True  # panels' labels never run into each other
 
+from cmtheory._io import write_atomic  # noqa: E402
 from cmtheory.rates import REGIMES, VERDICTS, FitResult, Regime, asymptotic_regime  # noqa: E402
 
 __all__ = ["Check", "plt", "rate_axes", "local_slopes_inset", "design_ticks", "regime_of", "save_figure", "checks_markdown", "glossary_markdown", "REGIME_VARIABLES"]
@@ -137,11 +139,14 @@ def local_slopes_inset(ax, regime: Regime, bound_exponent: float | None = None, 
 
 
 def save_figure(fig, figures_dir: str | Path, name: str) -> str:
-    """Write PNG and PDF; returns the PNG path relative to the repository root."""
+    """Write PNG and PDF, each atomically and only when its bytes change (the PDF carries no
+    creation date, so an unchanged figure is byte-identical); returns the PNG path relative
+    to the repository root."""
     figures_dir = Path(figures_dir)
-    figures_dir.mkdir(parents=True, exist_ok=True)
     for ext in ("png", "pdf"):
-        fig.savefig(figures_dir / f"{name}.{ext}", dpi=130, bbox_inches="tight")
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, dpi=130, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None)
+        write_atomic(figures_dir / f"{name}.{ext}", buf.getvalue())
     plt.close(fig)
     return f"{figures_dir.name}/{name}.png"
 

@@ -1,11 +1,16 @@
 """Grid runner: parallel, cached on plain config values, resumable, reproducible.
 
-Each config (a dict of plain values: str, int, float, bool) has a key, the SHA-1 of its
-sorted JSON. Its rows are written, as soon as it completes, to ``<results>/<name>/<key>.csv``
-through a temporary file and ``os.replace`` (atomic on POSIX): a sweep killed at any moment
-(even ``kill -9``) loses no completed config and duplicates none, and a rerun skips every
-config whose file exists (that directory is the cache). ``<results>/<name>.csv`` is then
-rebuilt from the parts, also atomically.
+Each config (a dict of plain values: str, int, float, bool; no NaN) has a key, the SHA-1 of
+its sorted JSON. Its rows are written, as soon as it completes, to ``<results>/<name>/<key>.csv``
+through a temporary file and ``os.replace`` (atomic on POSIX), then a checksum file
+``<key>.sha1`` (SHA-1 of the bytes and the row count): a sweep killed at any moment (even
+``kill -9``) loses no completed config and duplicates none, and a rerun skips every config
+whose part is whole (that directory is the cache); a part that is empty, truncated, edited or
+unreadable is reported by name and recomputed. ``<results>/<name>.csv`` is then rebuilt from
+the parts, also atomically, and only rewritten when its bytes change (a fully cached run
+writes nothing, so it also runs on read-only storage). One writer per experiment: a second
+concurrent run on the same results directory stops with a message; the workers of a killed
+``n_jobs > 1`` sweep exit within a second.
 
 Seeds: every config gets ``numpy.random.SeedSequence([root_seed, int(key[:15], 16)])``,
 so a config's numbers depend on the config and the root seed only, never on the order or
@@ -16,13 +21,18 @@ backend (``scheduler`` = a distributed scheduler address, or a ``distributed.Cli
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import io
 import json
 import math
 import os
+import platform
+import re
 import subprocess
-import tempfile
+import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -33,8 +43,9 @@ from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 import cmtheory
+from cmtheory._io import write_atomic
 
-__all__ = ["config_key", "config_seed", "resolve_device", "run_sweep", "load_results", "git_commit", "changed_since", "stale_results", "verify_results", "SOURCE_FOLDERS"]
+__all__ = ["config_key", "config_seed", "check_name", "resolve_device", "run_sweep", "load_results", "part_problem", "git_commit", "changed_since", "stale_results", "verify_results", "SOURCE_FOLDERS"]
 
 #: The folders whose code makes the numbers in results/: a table made at another commit is
 #: stale when these differ between that commit and HEAD.
@@ -43,11 +54,26 @@ SOURCE_FOLDERS = ("cmtheory", "experiments")
 _PLAIN = (str, int, float, bool, type(None))
 
 
+def check_name(name: str) -> str:
+    """An experiment name is a plain file name (letters, digits, '_', '-', '.', not starting
+    with '.'): its parts and table stay inside the results directory."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"name must be a plain file name (letters, digits, '_', '-', '.'; no '/' and no leading '.'), got {name!r}")
+    return name
+
+
 def config_key(config: dict) -> str:
-    """SHA-1 of the config's sorted JSON; the config must hold plain values only."""
+    """SHA-1 of the config's sorted JSON; the config must hold plain values only, and no NaN or
+    infinite number (a NaN config would run, and never equal itself on resume)."""
+    if not isinstance(config, dict) or not config:
+        raise ValueError(f"a config must be a non-empty dict of plain values, got {config!r}")
     for k, v in config.items():
+        if not isinstance(k, str):
+            raise ValueError(f"config keys must be strings, got {k!r}")
         if not isinstance(v, _PLAIN):
             raise ValueError(f"config values must be plain (str, int, float, bool, None); {k!r} is {type(v).__name__}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"config value {k!r} must be finite, got {v!r}")
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
@@ -77,27 +103,69 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
+def _csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode()
+
+
+def _checksum_path(part: Path) -> Path:
+    return part.with_suffix(".sha1")
+
+
+def _write_part(df: pd.DataFrame, part: Path) -> None:
+    """The part, then its checksum sidecar (sha1 of the bytes and the row count), each atomic:
+    a part without a matching sidecar is never read as complete."""
+    data = _csv_bytes(df)
+    write_atomic(part, data)
+    write_atomic(_checksum_path(part), f"{hashlib.sha1(data).hexdigest()} {len(df)}\n".encode())
+
+
+def part_problem(part: str | Path) -> str | None:
+    """Why a cached part cannot be used (missing, no checksum, checksum or row count off,
+    unreadable), or None when it is whole."""
+    part = Path(part)
     try:
-        with os.fdopen(fd, "w") as fh:
-            df.to_csv(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        data = part.read_bytes()
+    except FileNotFoundError:
+        return "missing"
+    except OSError as err:
+        return f"unreadable ({err})"
+    try:
+        digest, rows = _checksum_path(part).read_text().split()
+        rows = int(rows)
+    except (OSError, ValueError):
+        return "no valid checksum file beside it (written before the checksums, or interrupted)"
+    if hashlib.sha1(data).hexdigest() != digest:
+        return "checksum mismatch (truncated or edited)"
+    try:
+        n = len(pd.read_csv(io.BytesIO(data)))
+    except (ValueError, pd.errors.ParserError) as err:
+        return f"unreadable as CSV ({err})"
+    return None if n == rows and n > 0 else f"holds {n} rows, its checksum file says {rows}"
 
 
-def _run_one(fn, config, root_seed, device, threads):
+_WATCHDOG: list = []
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Worker side: leave at once when the sweep's process is gone (killed, even by kill -9)
+    instead of idling until the pool's timeout."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(0.5)
+
+
+def _run_one(fn, config, root_seed, device, threads, parent=None):
+    if parent is not None and not _WATCHDOG:
+        _WATCHDOG.append(threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True))
+        _WATCHDOG[0].start()
     if threads:
         torch.set_num_threads(threads)
     seed = config_seed(config, root_seed)
     t0 = time.perf_counter()
     rows = fn(config, seed=seed, device=device)
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"the task returned no rows for config {config} (it must return a non-empty list of dicts)")
     return config, seed, time.perf_counter() - t0, rows
 
 
@@ -139,27 +207,71 @@ def run_sweep(
         thread count the config ran with: float round-off, and so a neural run, depends on
         it), and the config's keys.
     """
+    check_name(name)
     dev = resolve_device(device)
     parts = Path(results_dir) / name
     unique = {}
     for c in configs:
         unique.setdefault(config_key(c), dict(c))
-    todo = [c for k, c in unique.items() if not (parts / f"{k}.csv").exists()]
+    if any(part_problem(parts / f"{k}.csv") for k in unique):  # a fully cached run takes no lock and writes nothing
+        with _writer_lock(parts):
+            todo = [c for k, c in unique.items() if not _usable(parts / f"{k}.csv")]
+            _compute(name, todo, fn, parts, n_jobs, dev, root_seed, scheduler, progress)
+    table = load_results(name, results_dir, keys=list(unique))
+    write_atomic(Path(results_dir) / f"{name}.csv", _csv_bytes(table))
+    return table
+
+
+def _usable(part: Path) -> bool:
+    """True for a whole cached part; a damaged one is reported by name (and then recomputed)."""
+    problem = part_problem(part)
+    if problem not in (None, "missing"):
+        warnings.warn(f"results part {part} is damaged: {problem}; it is recomputed", RuntimeWarning, stacklevel=3)
+    return problem is None
+
+
+@contextlib.contextmanager
+def _writer_lock(parts: Path):
+    """One writer per experiment's cache: an exclusive lock on ``<parts>/.lock`` (flock, released
+    by the system when the holder dies, even by kill -9); a second concurrent run of the same
+    experiment on the same results directory stops at once with a clear message."""
+    parts.mkdir(parents=True, exist_ok=True)
+    with open(parts / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise RuntimeError(f"another run is writing {parts}/ ({fh.read().strip() or 'pid unknown'}): one writer per experiment and results directory; wait for it to finish") from None
+        fh.truncate(0)
+        fh.write(f"pid {os.getpid()} on {platform.node()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.truncate(0)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _compute(name, todo, fn, parts, n_jobs, dev, root_seed, scheduler, progress) -> None:
+    """Run the configs in ``todo``, writing each part as it completes."""
     threads = 1 if (n_jobs != 1 or scheduler is not None) else 0
     meta = {"experiment": name, "device": dev, "cmtheory_version": cmtheory.__version__, "torch_version": torch.__version__, "commit": git_commit(), "torch_threads": threads or torch.get_num_threads()}
-    tasks = (delayed(_run_one)(fn, c, root_seed, dev, threads) for c in todo)
+    parent = os.getpid() if (n_jobs != 1 and scheduler is None) else None
+    tasks = (delayed(_run_one)(fn, c, root_seed, dev, threads, parent) for c in todo)
 
     def consume(results):
         for config, seed, wall, rows in tqdm(results, total=len(todo), disable=not progress, desc=name):
             key = config_key(config)
-            df = pd.DataFrame([{**meta, **config, "config_key": key, "seed": seed, "wall_s": wall, **r} for r in rows])
-            _atomic_write_csv(df, parts / f"{key}.csv")
+            _write_part(pd.DataFrame([{**meta, **config, "config_key": key, "seed": seed, "wall_s": wall, **r} for r in rows]), parts / f"{key}.csv")
 
     if todo:
         if scheduler is not None:
             from distributed import Client
 
-            client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+            try:
+                client = scheduler if isinstance(scheduler, Client) else Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError, ValueError) as err:
+                raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler!r}: {err}") from None
             with parallel_config(backend="dask"):
                 consume(Parallel(n_jobs=-1, return_as="generator_unordered")(tasks))
             if not isinstance(scheduler, Client):
@@ -168,17 +280,15 @@ def run_sweep(
             consume(_run_one(fn, c, root_seed, dev, 0) for c in todo)
         else:
             consume(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks))
-    table = load_results(name, results_dir, keys=list(unique))
-    _atomic_write_csv(table, Path(results_dir) / f"{name}.csv")
-    return table
 
 
 def load_results(name: str, results_dir: str | Path = "results", keys: list[str] | None = None) -> pd.DataFrame:
     """All completed rows of an experiment (optionally only the given config keys): from the
-    per-config parts where they exist (always current), else from ``<name>.csv`` (e.g. the
-    committed table in a fresh clone)."""
-    parts = Path(results_dir) / name
-    files = sorted(parts.glob("*.csv")) if keys is None else [parts / f"{k}.csv" for k in keys if (parts / f"{k}.csv").exists()]
+    per-config parts where they exist and are whole (a damaged part is reported by name and
+    left out), else from ``<name>.csv`` (e.g. the committed table in a fresh clone)."""
+    parts = Path(results_dir) / check_name(name)
+    candidates = sorted(parts.glob("*.csv")) if keys is None else [parts / f"{k}.csv" for k in keys]
+    files = [f for f in candidates if _usable(f)]
     if not files:
         table = Path(results_dir) / f"{name}.csv"
         if keys is None and table.exists():
@@ -259,7 +369,7 @@ def verify_results(name: str, configs: Iterable[dict], fn: Callable[..., list[di
     pandas.DataFrame
         One row per compared value: config_key, row, metric, column, recorded, rerun, status.
     """
-    table_path = Path(results_dir) / f"{name}.csv"
+    table_path = Path(results_dir) / f"{check_name(name)}.csv"
     if not table_path.exists():
         raise ValueError(f"no table {table_path} to verify against (run the experiment first)")
     table = pd.read_csv(table_path)

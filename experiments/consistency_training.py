@@ -55,10 +55,11 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
     target = TARGETS[config["target"]]
     sched = linear_schedule(config["T"], 0.1, 40.0)
     w2 = ideal_ct_error(target, sched, grid_cells=config["cells"])
-    rows = [{"metric": "w2", "d": d, "value": math.sqrt(d) * w2.value, "se": 0.0, "method": w2.method} for d in DIMS]
+    # se: the grid's own error (0 for the Gaussian closed form); the fits are unweighted
+    rows = [{"metric": "w2", "d": d, "value": math.sqrt(d) * w2.value, "se": math.sqrt(d) * w2.se, "method": w2.method} for d in DIMS]
     if config["target"] != "gaussian":
         w1 = ideal_ct_error(target, sched, grid_cells=config["cells"], order=1)
-        rows.append({"metric": "w1", "d": 1, "value": w1.value, "se": 0.0, "method": w1.method})
+        rows.append({"metric": "w1", "d": 1, "value": w1.value, "se": w1.se, "method": w1.method})
     return rows
 
 

@@ -26,3 +26,8 @@ def estimate_task(config, seed, device="cpu"):
     """One estimate with a standard error, and a timing row that verification must skip."""
     rng = np.random.default_rng(seed)
     return [{"metric": "mean", "value": float(rng.standard_normal()) + config["x"], "se": 0.1}, {"metric": "train_s", "value": time.perf_counter(), "method": "wall clock"}]
+
+
+def empty_task(config, seed, device="cpu"):
+    """A task that forgets to return rows."""
+    return []

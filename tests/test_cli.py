@@ -38,9 +38,13 @@ def test_run_plot_checks_and_resume(manifold_run, tmp_path):
     assert "Departures from the papers" in checks and "not measured" not in checks
     assert (tmp_path / "figures" / "manifold.png").exists() and (tmp_path / "figures" / "manifold.pdf").exists()
     table = (tmp_path / "results" / "manifold.csv").read_text()
-    # rerun: every config is cached, so nothing is recomputed and the table is unchanged
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and ".lock" not in p.name]
+    stamps = {p: p.stat().st_mtime_ns for p in written}
+    # rerun: every config is cached, so nothing is recomputed and no file is rewritten (the
+    # table, the figures and the checks come out byte-identical), as on read-only storage
     assert main(args + ["run", "manifold", "--quiet"]) == 0
     assert (tmp_path / "results" / "manifold.csv").read_text() == table
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items()), [p.name for p, t in stamps.items() if p.stat().st_mtime_ns != t]
     (tmp_path / "figures" / "manifold.png").unlink()
     assert main(args + ["plot", "manifold"]) == 0
     assert (tmp_path / "figures" / "manifold.png").exists()
@@ -63,6 +67,14 @@ def test_checks_verify_reports_an_edited_row(manifold_run, tmp_path, capsys):
     assert main(args + ["checks", "--verify"]) == 1
     out = capsys.readouterr().out
     assert f"differs: config {key[:12]} row 0 (tv), value" in out and "verify: 1 values differ" in out
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
+    """A Dask scheduler that does not answer, or a run refused for its input, ends with
+    'cmtheory: error: ...' and exit status 2."""
+    assert main(_args(tmp_path) + ["run", "manifold", "--scheduler", "tcp://127.0.0.1:9", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cmtheory: error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err and "Traceback" not in err
 
 
 def test_bad_arguments():

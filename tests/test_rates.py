@@ -176,7 +176,7 @@ def _regime_rates(make_y, rel, reps=200, true_drift=None):
     counts, hits = dict.fromkeys(REGIMES, 0), 0
     for rep in range(reps):
         y = make_y(T_WIDE) * np.exp(rel * rng.standard_normal(T_WIDE.size))
-        reg = asymptotic_regime(fit_power_law(y, se=rel * y, T=T_WIDE, n_boot=200, seed=rep), n_boot=1000, seed=rep)
+        reg = asymptotic_regime(fit_power_law(y, se=rel * y, T=T_WIDE, n_boot=100, seed=rep), n_boot=1000, seed=rep)
         counts[reg.verdict] += 1
         if true_drift is not None:
             hits += reg.drift_ci[0] <= true_drift <= reg.drift_ci[1]

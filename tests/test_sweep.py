@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import sweep_tasks
-from cmtheory.sweep import changed_since, config_key, config_seed, load_results, resolve_device, run_sweep, stale_results, verify_results
+from cmtheory.sweep import changed_since, config_key, config_seed, load_results, part_problem, resolve_device, run_sweep, stale_results, verify_results
 
 cloudpickle.register_pickle_by_value(sweep_tasks)  # loky workers do not see tests/ on sys.path
 
@@ -157,3 +157,129 @@ def test_verify_results_finds_an_edited_value_and_skips_timings(tmp_path):
     assert status[(key0, "se")] == "identical" and report["status"].tolist()[-1] == "missing"
     with pytest.raises(ValueError, match="no table"):
         verify_results("nope", CONFIGS, sweep_tasks.estimate_task, tmp_path)
+
+
+def test_damaged_parts_are_reported_and_recomputed(tmp_path):
+    """An empty, truncated, edited or checksum-less part is named in a warning and recomputed
+    to the same rows; never read as data."""
+    ref = _values(run_sweep("toy", CONFIGS, sweep_tasks.noisy_task, tmp_path, progress=False))
+    parts = sorted((tmp_path / "toy").glob("*.csv"))
+    parts[0].write_text("")  # emptied
+    parts[1].write_bytes(parts[1].read_bytes()[:-9])  # truncated
+    parts[2].write_text(parts[2].read_text().replace("draw", "drew"))  # edited
+    parts[3].with_suffix(".sha1").unlink()  # no checksum
+    assert part_problem(parts[4]) is None and part_problem(tmp_path / "nope.csv") == "missing"
+    with pytest.warns(RuntimeWarning) as caught:
+        again = run_sweep("toy", CONFIGS, sweep_tasks.noisy_task, tmp_path, progress=False)
+    named = " ".join(str(w.message) for w in caught)
+    assert all(p.name in named for p in parts[:4]) and parts[4].name not in named
+    assert "checksum mismatch" in named and "no valid checksum" in named
+    pd.testing.assert_frame_equal(_values(again), ref)
+    assert all(part_problem(p) is None for p in parts)
+
+
+def test_a_task_without_rows_fails_when_it_runs(tmp_path):
+    with pytest.raises(ValueError, match="returned no rows"):
+        run_sweep("toy", CONFIGS[:1], sweep_tasks.empty_task, tmp_path, progress=False)
+    assert not list((tmp_path / "toy").glob("*.csv"))
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "", "x y"])
+def test_experiment_names_stay_inside_the_results_directory(tmp_path, name):
+    with pytest.raises(ValueError, match="plain file name"):
+        run_sweep(name, CONFIGS, sweep_tasks.noisy_task, tmp_path / "r", progress=False)
+    assert not (tmp_path / "escape").exists()
+
+
+@pytest.mark.parametrize("config", [{"x": float("nan")}, {"x": float("inf")}, {}, {1: 2}])
+def test_configs_with_nan_or_no_values_are_refused(config):
+    with pytest.raises(ValueError, match="finite|non-empty|keys must be strings"):
+        config_key(config)
+
+
+def test_a_fully_cached_run_writes_nothing_and_works_read_only(tmp_path):
+    """Rerunning a finished sweep rewrites no file (same bytes, same mtime), so it also runs
+    with the results directory read-only."""
+    run_sweep("toy", CONFIGS, sweep_tasks.noisy_task, tmp_path, progress=False)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    for p in [tmp_path, tmp_path / "toy", *files]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        if os.access(tmp_path / "toy.csv", os.W_OK):
+            pytest.skip("running as a user that ignores permissions (root): checked by mtimes only")
+        df = run_sweep("toy", CONFIGS, sweep_tasks.noisy_task, tmp_path, progress=False)
+    finally:
+        for p in [tmp_path, tmp_path / "toy", *files]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    assert len(df) == 12 and all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_a_fully_cached_run_rewrites_no_file(tmp_path):
+    run_sweep("toy", CONFIGS, sweep_tasks.noisy_task, tmp_path, progress=False)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    time.sleep(0.01)
+    run_sweep("toy", CONFIGS, sweep_tasks.noisy_task, tmp_path, progress=False)
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def _children(pid):
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _sweep_script(tmp_path, n_jobs):
+    return textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import sweep_tasks
+        from cmtheory.sweep import run_sweep
+        configs = [{{"x": x, "tag": "k"}} for x in range(40)]
+        run_sweep("toy", configs, sweep_tasks.slow_task, {str(tmp_path)!r}, n_jobs={n_jobs}, progress=False)
+        """
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
+def test_workers_of_a_killed_parallel_sweep_exit_promptly(tmp_path):
+    """kill -9 of a --jobs 2 sweep: its worker processes are gone within 5 s (they used to idle
+    for minutes), and the one-writer lock is free again."""
+    proc = subprocess.Popen([sys.executable, "-c", _sweep_script(tmp_path, 2)])
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((tmp_path / "toy").glob("*.sha1"))) < 3:
+        time.sleep(0.05)
+    workers = [p for p in _children(proc.pid) if "python" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")]
+    assert workers, "no worker process found"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline and any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] for p in workers):
+        time.sleep(0.1)
+    alive = [p for p in workers if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+    assert not alive, f"workers still running 5 s after the sweep was killed: {alive}"
+    df = run_sweep("toy", [{"x": x, "tag": "k"} for x in range(40)], sweep_tasks.noisy_task, tmp_path, progress=False)
+    assert len(df) == 80
+
+
+def test_a_second_writer_stops_with_a_message(tmp_path):
+    """While one run holds an experiment's cache, a second run on the same results directory
+    refuses at once instead of repeating its work."""
+    proc = subprocess.Popen([sys.executable, "-c", _sweep_script(tmp_path, 1)])
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not list((tmp_path / "toy").glob("*.sha1")):
+            time.sleep(0.05)
+        with pytest.raises(RuntimeError, match="another run is writing .* one writer per experiment"):
+            run_sweep("toy", [{"x": x, "tag": "k"} for x in range(40)], sweep_tasks.noisy_task, tmp_path, progress=False)
+    finally:
+        proc.kill()
+        proc.wait()

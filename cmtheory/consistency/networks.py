@@ -90,6 +90,8 @@ def _per_sample(value, x: torch.Tensor, name: str) -> torch.Tensor:
         t = t.expand(x.shape[0])
     if t.shape != (x.shape[0],):
         raise ValueError(f"{name} must be a scalar or a tensor of shape ({x.shape[0]},), got {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or inf")
     return t
 
 

@@ -40,9 +40,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from cmtheory._checks import check_positive, check_positive_int
+from cmtheory._checks import check_noise_levels, check_positive, check_positive_int
 from cmtheory.consistency.networks import EDMConsistency, TimeMLP, TrigFlowConsistency, time_embedding
-from cmtheory.samplers.ode import _check_grid, ddim_step
+from cmtheory.samplers.ode import ddim_step
 from cmtheory.targets.base import Target
 
 __all__ = [
@@ -99,7 +99,7 @@ def block_means(values: np.ndarray, every: int = 50) -> tuple[np.ndarray, np.nda
 
 
 def _ascending(sigmas) -> torch.Tensor:
-    lam = _check_grid(sigmas)
+    lam = check_noise_levels(sigmas, "sigmas")
     if lam[-1] <= 0:
         raise ValueError("sigmas must end at sigma_min > 0 (the consistency boundary), got 0")
     return torch.tensor(lam[::-1], dtype=DTYPE)
@@ -395,6 +395,8 @@ def train_scm(
     _check_training(target, iterations, batch, lr)
     check_positive(sigma_data, "sigma_data")
     check_positive(P_std, "P_std")
+    if isinstance(P_mean, bool) or not isinstance(P_mean, (int, float)) or not math.isfinite(P_mean):
+        raise ValueError(f"P_mean must be a finite number, got {P_mean!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0 (iterations), got {warmup!r}")
     g = generator if generator is not None else torch.Generator().manual_seed(0)

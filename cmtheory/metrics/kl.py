@@ -15,6 +15,7 @@ import math
 import numpy as np
 import torch
 
+from cmtheory._checks import check_gaussians
 from cmtheory.metrics.result import Estimate
 from cmtheory.processes import DiscreteVP
 from cmtheory.samplers.exact_laws import GridLaw
@@ -24,13 +25,12 @@ __all__ = ["kl_gaussians", "kl_grid", "path_kl"]
 
 def kl_gaussians(m1, C1, m2, C2) -> Estimate:
     r""":math:`KL(N(m_1,C_1)\|N(m_2,C_2)) = \tfrac12[\operatorname{tr}(C_2^{-1}C_1) + (m_2-m_1)^TC_2^{-1}(m_2-m_1) - d + \log\frac{\det C_2}{\det C_1}]`."""
-    m1, m2 = np.atleast_1d(np.asarray(m1, dtype=np.float64)), np.atleast_1d(np.asarray(m2, dtype=np.float64))
-    C1, C2 = np.atleast_2d(np.asarray(C1, dtype=np.float64)), np.atleast_2d(np.asarray(C2, dtype=np.float64))
+    m1, C1, m2, C2 = check_gaussians(m1, C1, m2, C2)
     d = m1.size
-    if m2.size != d or C1.shape != (d, d) or C2.shape != (d, d):
-        raise ValueError("means must have shape (d,) and covariances (d, d) with one d")
     diff = m2 - m1
     kl = 0.5 * (np.trace(np.linalg.solve(C2, C1)) + diff @ np.linalg.solve(C2, diff) - d + np.linalg.slogdet(C2)[1] - np.linalg.slogdet(C1)[1])
+    if not math.isfinite(kl):
+        raise ValueError("KL of these m1, C1, m2, C2 exceeds float64's range (covariance scales or mean gaps too far apart)")
     return Estimate(float(kl), 0.0, 0, "gaussian closed form")
 
 

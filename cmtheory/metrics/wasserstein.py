@@ -16,6 +16,7 @@ import numpy as np
 import ot
 import torch
 
+from cmtheory._checks import check_gaussians, check_positive, check_positive_int, real_array
 from cmtheory.metrics.result import Estimate, replicate_estimate
 from cmtheory.samplers.exact_laws import GridLaw
 
@@ -26,7 +27,7 @@ _DENSE_SINKHORN_MAX = 10_000  # batch size above which the Sinkhorn cost matrix 
 
 
 def _as_array(x, name: str) -> np.ndarray:
-    a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+    a = real_array(x, name)
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
@@ -74,8 +75,8 @@ def wasserstein(
     ----------
     x, y : array or tensor of shape (n, d)
         Samples of the two laws (e.g. sampler output and target); equal n.
-    p : int
-        Order >= 1 (sinkhorn: 2 only).
+    p : float
+        Order, finite and >= 1 (sinkhorn: 2 only).
     method : {"emd", "sinkhorn", "sliced"}
         ``"emd"``: exact OT (``ot.emd2``; ``ot.wasserstein_1d`` when d = 1).
         ``"sinkhorn"``: debiased Sinkhorn divergence :math:`S_\epsilon` with squared
@@ -93,8 +94,12 @@ def wasserstein(
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if p < 1:
-        raise ValueError(f"p must be >= 1, got {p}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p < 1:
+        raise ValueError(f"p must be a finite number >= 1, got {p!r}")
+    if method == "sinkhorn":
+        check_positive(reg, "reg")
+    if method == "sliced":
+        check_positive_int(n_projections, "n_projections")
     X, Y = _as_array(x, "x"), _as_array(y, "y")
     if X.shape != Y.shape:
         raise ValueError(f"x and y must have the same shape (n, d), got {X.shape} and {Y.shape}")
@@ -113,6 +118,8 @@ def wasserstein(
     floor = None
     if R is not None:
         floor = [_distance(R[i * m : (i + 1) * m], Y[i * m : (i + 1) * m], *args, seed + i) for i in range(batches)]
+    if not np.isfinite(vals + (floor or [])).all():
+        raise ValueError(f"p={p!r} overflows |x - y|^p for these samples (the distance came out {vals[0]!r}): use a smaller p or rescale the samples")
     extra = {"p": p, "batch_size": m, "dim": X.shape[1]}
     if method == "sinkhorn":
         extra["reg"] = reg
@@ -160,15 +167,27 @@ def w_grid(p_law: GridLaw, q_law: GridLaw, order: int = 2) -> Estimate:
     return Estimate(val, 0.0, p_law.masses.size, f"grid quantile W{order}", extra={"lost": p_law.lost + q_law.lost})
 
 
+def _psd_sqrt(C: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix; eigenvalues that round-off
+    left below 0 (the caller checked they are within tolerance) count as 0."""
+    lam, V = np.linalg.eigh(0.5 * (C + C.T))
+    return (V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T
+
+
 def w2_gaussians(m1, C1, m2, C2) -> Estimate:
-    r"""Closed-form :math:`W_2` between Gaussians (``ot.gaussian.bures_wasserstein_distance``):
-    :math:`W_2^2 = |m_1 - m_2|^2 + \operatorname{tr}(C_1 + C_2 - 2(C_1^{1/2}C_2C_1^{1/2})^{1/2})`."""
-    m1, m2 = np.atleast_1d(np.asarray(m1, dtype=np.float64)), np.atleast_1d(np.asarray(m2, dtype=np.float64))
-    C1, C2 = np.atleast_2d(np.asarray(C1, dtype=np.float64)), np.atleast_2d(np.asarray(C2, dtype=np.float64))
-    d = m1.size
-    if m2.size != d or C1.shape != (d, d) or C2.shape != (d, d):
-        raise ValueError(f"means must have shape (d,) and covariances (d, d) with one d; got {m1.shape}, {m2.shape}, {C1.shape}, {C2.shape}")
-    return Estimate(float(ot.gaussian.bures_wasserstein_distance(m1, m2, C1, C2)), 0.0, 0, "bures")
+    r"""Closed-form :math:`W_2` between Gaussians (the Bures-Wasserstein distance, as
+    ``ot.gaussian.bures_wasserstein_distance``):
+    :math:`W_2^2 = |m_1 - m_2|^2 + \operatorname{tr}(C_1 + C_2 - 2(C_1^{1/2}C_2C_1^{1/2})^{1/2})`.
+    Covariances may be singular (positive semi-definite); square roots by eigendecomposition,
+    with round-off eigenvalues below 0 taken as 0 (POT's square root returns NaN there)."""
+    m1, C1, m2, C2 = check_gaussians(m1, C1, m2, C2, definite=False)
+    # W2 is 1-homogeneous: work at unit scale so that squares cannot overflow
+    k = max(1.0, float(np.abs(np.concatenate([m1, m2])).max()), math.sqrt(float(max(np.abs(C1).max(), np.abs(C2).max()))))
+    m1, m2, C1, C2 = m1 / k, m2 / k, C1 / k / k, C2 / k / k
+    r1 = _psd_sqrt(C1)
+    cross = np.linalg.eigvalsh(0.5 * ((r1 @ C2 @ r1) + (r1 @ C2 @ r1).T))
+    w2sq = float(((m1 - m2) ** 2).sum() + np.trace(C1) + np.trace(C2) - 2 * np.sqrt(np.clip(cross, 0.0, None)).sum())
+    return Estimate(k * math.sqrt(max(w2sq, 0.0)), 0.0, 0, "bures")
 
 
 def w2_product(p_law: GridLaw, q_law: GridLaw, d: int) -> Estimate:

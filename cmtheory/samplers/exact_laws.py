@@ -34,7 +34,7 @@ import scipy.signal
 import scipy.special
 import torch
 
-from cmtheory._checks import check_positive_int
+from cmtheory._checks import check_noise_levels, check_positive_int
 from cmtheory.processes import DiscreteVP
 from cmtheory.samplers.ode import ddim_step
 from cmtheory.samplers.stochastic import GaussianTransition, ddpm_transition, exact_covariance_transition
@@ -220,7 +220,7 @@ def _ddim_transition(denoiser, lam, lam_next):
 
 def ddim_law_1d(denoiser, lambdas, init: GridLaw) -> GridLaw:
     """Exact law of DDIM's output in EDM variables (a deterministic monotone map per step)."""
-    lam = [float(v) for v in torch.as_tensor(lambdas, dtype=torch.float64)]
+    lam = check_noise_levels(lambdas)
     return markov_law_1d(init, (_ddim_transition(denoiser, lam[i], lam[i + 1]) for i in range(len(lam) - 1)))
 
 

@@ -19,36 +19,49 @@ import numpy as np
 import scipy.integrate
 import torch
 
-from cmtheory._checks import check_points, check_positive_int
+from cmtheory._checks import check_noise_levels, check_points, check_positive, check_positive_int
 
 __all__ = ["karras_grid", "log_grid", "ddim_step", "ddim", "heun", "dpm_solver_2", "dpm_solver_pp_2m", "reference_flow_map"]
+
+
+def _check_range(lam_max: float, lam_min: float, positive_min: bool) -> None:
+    """lam_max > lam_min, both finite; lam_min > 0 (``positive_min``) or >= 0."""
+    for name, v in (("lam_max", lam_max), ("lam_min", lam_min)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if lam_min < 0 or (positive_min and lam_min == 0):
+        raise ValueError(f"lam_min must be {'> 0' if positive_min else '>= 0'}, got {lam_min!r}")
+    if not lam_max > lam_min:
+        raise ValueError(f"lam_max must exceed lam_min (the grid runs from the largest noise level down), got lam_max={lam_max!r}, lam_min={lam_min!r}")
 
 
 def karras_grid(lam_max: float, lam_min: float, N: int, rho: float = 7.0, append_zero: bool = False) -> torch.Tensor:
     r"""EDM grid :math:`\lambda_i = (\lambda_{max}^{1/\rho} + \tfrac{i}{N}(\lambda_{min}^{1/\rho} - \lambda_{max}^{1/\rho}))^\rho`, i = 0..N."""
     check_positive_int(N, "N")
+    _check_range(lam_max, lam_min, positive_min=False)
+    check_positive(rho, "rho")
     i = torch.arange(N + 1, dtype=torch.float64) / N
-    lam = (lam_max ** (1 / rho) + i * (lam_min ** (1 / rho) - lam_max ** (1 / rho))) ** rho
+    try:
+        lam = (lam_max ** (1 / rho) + i * (lam_min ** (1 / rho) - lam_max ** (1 / rho))) ** rho
+    except OverflowError:
+        raise ValueError(f"rho={rho!r} overflows lam ** (1/rho) for lam_max={lam_max!r}: use a rho near 7 (EDM's)") from None
+    if not bool(torch.isfinite(lam).all() and (lam[1:] < lam[:-1]).all()):
+        raise ValueError(f"lam_max={lam_max!r}, lam_min={lam_min!r}, N={N}, rho={rho!r} give levels that float64 cannot tell apart (they underflow or round together): use a smaller rho or N")
     return torch.cat([lam, torch.zeros(1, dtype=torch.float64)]) if append_zero else lam
 
 
 def log_grid(lam_max: float, lam_min: float, N: int) -> torch.Tensor:
     r"""Log-uniform grid of N steps from :math:`\lambda_{max}` down to :math:`\lambda_{min}` > 0."""
     check_positive_int(N, "N")
-    return torch.exp(torch.linspace(math.log(lam_max), math.log(lam_min), N + 1, dtype=torch.float64))
-
-
-def _check_grid(lambdas) -> list[float]:
-    lam = [float(v) for v in torch.as_tensor(lambdas, dtype=torch.float64).flatten()]
-    if len(lam) < 2:
-        raise ValueError("lambdas must hold at least two noise levels")
-    if any(not math.isfinite(v) for v in lam) or any(b >= a for a, b in zip(lam, lam[1:])) or lam[-1] < 0:
-        raise ValueError("lambdas must be finite, strictly decreasing and >= 0")
+    _check_range(lam_max, lam_min, positive_min=True)
+    lam = torch.exp(torch.linspace(math.log(lam_max), math.log(lam_min), N + 1, dtype=torch.float64))
+    if not bool((lam[1:] < lam[:-1]).all()):
+        raise ValueError(f"lam_max={lam_max!r}, lam_min={lam_min!r}, N={N} give levels that float64 cannot tell apart: use fewer steps")
     return lam
 
 
 def _loop(update, denoiser, lambdas, y, callback, return_trajectory):
-    lam = _check_grid(lambdas)
+    lam = check_noise_levels(lambdas)
     check_points(y, y.shape[1] if y.ndim == 2 else -1, "y")
     traj = [y.clone()] if return_trajectory else None
     state = {}
