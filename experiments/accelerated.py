@@ -39,12 +39,13 @@ EPS = [0.05, 0.02, 0.01]
 MC_SAMPLERS = ["ddpm", "exact_covariance", "hessian_free", "one_score_reuse", "li_icml2024"]
 
 PROFILES = {
-    # quick MC: T <= 70 (at T = 100 the T^-2 samplers reach the n = 1e6 floor) keeps the quick
-    # profile within 15 minutes with the neural experiments
+    # quick MC: T <= 70 (at T = 100 the T^-2 samplers reach the n = 1e6 floor) and two
+    # replicates per point keep the quick profile within 15 minutes with the neural experiments
+    # (three replicates took it to 18 minutes with three seeds per neural run)
     # grid sizes: the Richardson law of the exact-covariance sampler is converged to ~1% at
     # T <= 400 with 2048 cells and needs 4096 at T = 800 (measured; grid error grows with T):
     # "cells" is doubled for every factor 2 of T beyond 400 (exact_cells)
-    "quick": {"exact_T": [25, 50, 100, 200, 400, 800], "cells": 2048, "mc_T": [25, 35, 50, 70], "reps": 3, "n": 1_000_000, "n_mc": 20_000},
+    "quick": {"exact_T": [25, 50, 100, 200, 400, 800], "cells": 2048, "mc_T": [25, 35, 50, 70], "reps": 2, "n": 1_000_000, "n_mc": 20_000},
     "full": {"exact_T": [25, 50, 100, 200, 400, 800], "cells": 4096, "mc_T": [25, 35, 50, 70, 100, 140, 200], "reps": 5, "n": 4_000_000, "n_mc": 100_000},
 }
 
