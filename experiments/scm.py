@@ -38,13 +38,13 @@ VARIANTS = {
 BLOW_UP = 10.0  # a run whose 1-step W2 exceeds BLOW_UP x Heun's is counted as failed
 # quick: three seeds per variant at 2000 steps with the 2-sinusoid embedding (three seeds at
 # 3000 steps, or with the 6-sinusoid variants too, do not fit the quick profile's 15 minutes);
-# full: five seeds at 6000 steps with both embeddings. Measured with three seeds each (commit
-# b137b9d): "as in the paper" for stability at 2000 and 3000 steps (0/3 failures; 1-step W2
-# 0.131 and 0.119 against Heun's 0.082 and 0.088). 2 steps minus 1 step over the 2-sinusoid
-# runs: +0.0083 [+0.0021, +0.0145] at 2000 steps and +0.0059 [+0.0018, +0.0100] at 3000, so
-# "opposite of the paper" at both budgets; the 6-sinusoid runs scatter so widely (+0.32
-# [-0.38, +1.02] at 3000 steps) that with them in the pool the verdict read "no significant
-# difference". With 6 sinusoids, scd/full failed 0/3 at 2000 steps and 1/3 at 3000.
+# full: five seeds at 6000 steps with both embeddings. Measured with three seeds each
+# (commits b137b9d and 12bff7d): "as in the paper" for stability at 2000 and 3000 steps (0/3
+# failures; 1-step W2 0.131 and 0.119 against Heun's 0.082 and 0.088). 2 steps minus 1 step
+# over the 2-sinusoid runs: +0.0083 [+0.0021, +0.0145] at 2000 steps and +0.0059 [+0.0018,
+# +0.0100] at 3000, so "opposite of the paper" at both budgets; the 6-sinusoid runs scatter so
+# widely (+0.32 [-0.38, +1.02] at 3000 steps) that with them in the pool the verdict read "no
+# significant difference". With 6 sinusoids, scd/full failed 0/3 at 2000 steps, 1/3 at 3000.
 PROFILES = {
     "quick": {"iterations": 2000, "reps": 3, "frequencies": [2]},
     "full": {"iterations": 6000, "reps": 5, "frequencies": [2, 6]},
