@@ -32,7 +32,9 @@ DEPARTURES = """
 
 - Li & Cai's accelerated update rule was not retrievable: the exact-covariance and Hessian-free
   samplers test the principle of PAPERS.md (exact mean and covariance to O(beta^3) give TV ~ T^-2);
-  `one_score_reuse` is a reconstruction; Li et al. ICML 2024 is as reconstructed in PAPERS.md.
+  `one_score_reuse` is a reconstruction. The ICML 2024 samplers of Li et al. (stochastic and
+  deterministic) and HEROISM follow their published rules (PAPERS.md section E); HEROISM runs
+  N = K refinement rounds where its theorem takes N ~ log T.
 - Bounds are upper bounds with unknown constants and log factors: "rate observed" is kept for a
   CI that contains the bound's exponent itself, "consistent with the bound (log factors)" for one
   that only the log factors' band reaches (see "How to read the verdicts" above).

@@ -38,10 +38,10 @@ __all__ = [
     "theory_schedule",
     "linear_schedule",
     "cosine_schedule",
-    "edm_sigma_from_abar",
-    "abar_from_edm_sigma",
-    "trigflow_t_from_edm_sigma",
-    "edm_sigma_from_trigflow_t",
+    "lam_from_abar",
+    "abar_from_lam",
+    "trigflow_t_from_lam",
+    "lam_from_trigflow_t",
 ]
 
 
@@ -63,25 +63,25 @@ def _in_range(value, name: str, lo: float = 0.0, hi: float = math.inf, lo_open: 
     return t
 
 
-def edm_sigma_from_abar(abar):
+def lam_from_abar(abar):
     r"""EDM noise level of a VP channel: :math:`\lambda = \sqrt{(1-\bar\alpha)/\bar\alpha}`."""
     abar = _in_range(abar, "abar", 0.0, 1.0, lo_open=True)
     return torch.sqrt((1 - abar) / abar)
 
 
-def abar_from_edm_sigma(lam):
-    r"""Inverse of :func:`edm_sigma_from_abar`: :math:`\bar\alpha = 1 / (1 + \lambda^2)`."""
+def abar_from_lam(lam):
+    r"""Inverse of :func:`lam_from_abar`: :math:`\bar\alpha = 1 / (1 + \lambda^2)`."""
     lam = _in_range(lam, "lam (EDM sigma)")
     return 1 / (1 + lam**2)
 
 
-def trigflow_t_from_edm_sigma(lam, sigma_d: float = 0.5):
+def trigflow_t_from_lam(lam, sigma_d: float = 0.5):
     r"""TrigFlow time of an EDM noise level: :math:`t = \arctan(\lambda / \sigma_d)`."""
     lam = _in_range(lam, "lam (EDM sigma)")
     return torch.atan(lam / check_positive(sigma_d, "sigma_d"))
 
 
-def edm_sigma_from_trigflow_t(t, sigma_d: float = 0.5):
+def lam_from_trigflow_t(t, sigma_d: float = 0.5):
     r"""EDM noise level of a TrigFlow time: :math:`\lambda = \sigma_d \tan t`."""
     t = _in_range(t, "t (TrigFlow time)", 0.0, math.pi / 2, hi_open=True, hi_label="pi/2")
     return check_positive(sigma_d, "sigma_d") * torch.tan(t)
@@ -133,7 +133,7 @@ class DiscreteVP:
         ab = float(self.abar[t])
         return math.sqrt(ab), math.sqrt(1 - ab)
 
-    def edm_sigma(self, t: int) -> float:
+    def lam(self, t: int) -> float:
         r"""EDM noise level of step t, :math:`\sqrt{(1-\bar\alpha_t)/\bar\alpha_t}`."""
         a, s = self.channel(t)
         return s / a
@@ -219,14 +219,14 @@ class ContinuousVP:
         log_alpha = -0.5 * self._integral(_in_range(t, "t (ContinuousVP time)", 0.0, 1.0))
         return torch.exp(log_alpha), torch.sqrt(-torch.expm1(2 * log_alpha))
 
-    def edm_sigma(self, t):
+    def lam(self, t):
         r""":math:`\lambda(t) = \sqrt{e^{\int_0^t\beta} - 1}`."""
         return torch.sqrt(torch.expm1(self._integral(_in_range(t, "t (ContinuousVP time)", 0.0, 1.0))))
 
     def time(self, lam):
-        r"""Inverse of :meth:`edm_sigma`: the root of :math:`\int_0^t\beta = \log(1+\lambda^2)`,
-        for :math:`\lambda` up to :meth:`edm_sigma` (1)."""
-        L = torch.log1p(_in_range(lam, "lam (EDM sigma)", 0.0, float(self.edm_sigma(1.0))) ** 2)
+        r"""Inverse of :meth:`lam`: the root of :math:`\int_0^t\beta = \log(1+\lambda^2)`,
+        for :math:`\lambda` up to :meth:`lam` (1)."""
+        L = torch.log1p(_in_range(lam, "lam (EDM sigma)", 0.0, float(self.lam(1.0))) ** 2)
         db = self.beta_max - self.beta_min
         if db == 0:
             return L / self.beta_min
@@ -242,7 +242,7 @@ class EDM:
         t = _in_range(t, "t (EDM sigma)")
         return torch.ones_like(t), t
 
-    def edm_sigma(self, t):
+    def lam(self, t):
         """lambda = t."""
         return self.channel(t)[1]
 
@@ -265,10 +265,10 @@ class TrigFlow:
         t = _in_range(t, "t (TrigFlow time)", 0.0, math.pi / 2, hi_label="pi/2")
         return torch.cos(t), self.sigma_d * torch.sin(t)
 
-    def edm_sigma(self, t):
+    def lam(self, t):
         r""":math:`\lambda = \sigma_d \tan t`."""
-        return edm_sigma_from_trigflow_t(t, self.sigma_d)
+        return lam_from_trigflow_t(t, self.sigma_d)
 
     def time(self, lam):
         r""":math:`t = \arctan(\lambda/\sigma_d)`."""
-        return trigflow_t_from_edm_sigma(lam, self.sigma_d)
+        return trigflow_t_from_lam(lam, self.sigma_d)

@@ -50,7 +50,7 @@ VERDICTS = {
     "consistent with the bound (log factors)": "the CI lies above the bound's exponent e but meets the band [e, e + s] that the bound's log factors add over the fitted range (s = log_slack): the bound holds, its power law itself was not seen",
     "faster than the bound": "the CI lies below the bound's exponent: the error falls faster in T or n (or grows slower in d) than the bound's rate, as an upper bound allows",
     "violates the bound": "the CI lies above the band [e, e + s]: the error falls slower (or grows faster) than the bound allows even with its log factors",
-    "inconclusive (CI too wide)": "the CI is wider than 0.5: the data cannot place the exponent",
+    "inconclusive (CI too wide)": "the CI is wider than 0.5 and meets the band [e, e + s]: the data cannot place the exponent against the bound",
 }
 #: The verdicts of :func:`asymptotic_regime` with their meanings.
 REGIMES = {
@@ -367,28 +367,32 @@ def verdict(fit: FitResult, variable: str, bound_exponent: float, slack: float =
     The verdicts (:data:`VERDICTS` holds their meanings), in the order they are tested, with
     [lo, hi] the CI:
 
-    * "inconclusive (CI too wide)": hi - lo > ``max_width``;
+    * "faster than the bound": hi < e_b (the error decays faster in T or n, or grows slower in
+      d, than the bound: consistent with it), however wide the CI;
+    * "violates the bound": lo > e_b + s, above the band even with the log factors, however
+      wide the CI;
+    * "inconclusive (CI too wide)": hi - lo > ``max_width`` and the CI meets [e_b, e_b + s];
     * "rate observed": lo <= e_b <= hi, the bound's exponent itself is inside the CI, with no
       log slack;
-    * "faster than the bound": hi < e_b (the error decays faster in T or n, or grows slower in
-      d, than the bound: consistent with it);
-    * "violates the bound": lo > e_b + s, above the band even with the log factors;
     * "consistent with the bound (log factors)": otherwise, e_b < lo <= e_b + s: only the log
       factors' band reaches the CI, so the bound holds but its power law was not seen.
+
+    A CI that excludes the whole band answers the question however wide it is; a wide one
+    that meets it places the exponent nowhere.
     """
     if not slack >= 0:
         raise ValueError(f"slack must be >= 0 (log factors raise the exponent), got {slack!r}")
     if not math.isfinite(bound_exponent):
         raise ValueError(f"bound_exponent must be a finite number, got {bound_exponent!r}")
     lo, hi = _ci_of(fit, variable)
-    if hi - lo > max_width:
-        return "inconclusive (CI too wide)"
-    if lo <= bound_exponent <= hi:
-        return "rate observed"
     if hi < bound_exponent:
         return "faster than the bound"
     if lo > bound_exponent + slack:
         return "violates the bound"
+    if hi - lo > max_width:
+        return "inconclusive (CI too wide)"
+    if lo <= bound_exponent <= hi:
+        return "rate observed"
     return "consistent with the bound (log factors)"
 
 

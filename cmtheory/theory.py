@@ -68,6 +68,14 @@ def _li_yan(d, T, eps_score=0.0):
     return d * math.log(T) ** 3 / T + eps_score * math.sqrt(math.log(T))
 
 
+def _li_icml2024_ode(d, T):
+    return d**6 * math.log(T) ** 6 / T**2
+
+
+def _heroism(d, T, K=3):
+    return d**2 * (d * math.log(T) ** 2 / T) ** K * math.log(T) ** 2
+
+
 def _benton(d, T):
     return d / T
 
@@ -105,6 +113,28 @@ BOUNDS: dict[str, Bound] = {
             "The update rule was not retrievable (PAPERS.md): cmtheory's accelerated samplers test the T^-2 principle, one_score_reuse is a reconstruction. "
             "Its log factors are of unstated power (O~): verdicts assume one power of log T.",
             {"T": 1},
+        ),
+        Bound(
+            "li_icml2024_ode",
+            "Li, Huang, Efimov, Wei, Chi & Chen, ICML 2024, Accelerating convergence of score-based diffusion models, provably (arXiv 2403.03852)",
+            "TV(output, X_1), accelerated deterministic sampler",
+            "C d^6 log^6 T / T^2",
+            {"T": -2.0, "d": 6.0},
+            _li_icml2024_ode,
+            {"d": 3.0, "inv_eps": 0.5},
+            "Theorem text not retrieved (PAPERS.md): the rate is as believed, its log power too.",
+            {"T": 6},
+        ),
+        Bound(
+            "heroism",
+            "Li, Zhou, Wei & Chen 2025, HEROISM: a K-th order training-free ODE sampler (arXiv 2506.24042), Theorem 1, K = 3",
+            "TV(output, X_1)",
+            "C d^2 (d log^2 T / T)^K log^2 T (+ score terms), K = 3",
+            {"T": -3.0, "d": 5.0},
+            _heroism,
+            {"d": 1 + 2 / 3, "inv_eps": 1 / 3},
+            "Needs T >= C d^2 log^3 T and N = ceil(C log T) refinement rounds; cmtheory runs N = K.",
+            {"T": 8},
         ),
         Bound(
             "li_yan_ddpm",

@@ -2,6 +2,7 @@
 that the CI keeps (empirical slopes against theory), run through each experiment's own code."""
 
 import re
+import tempfile
 
 import pandas as pd
 import pytest
@@ -36,13 +37,36 @@ def test_accelerated_exact_law_slopes():
     through the experiment's run(): T = 50..200 on a 1024-cell Richardson grid."""
     from experiments import accelerated as A
 
-    cfgs = [{"kind": "exact", "sampler": s, "T": T, "cells": 1024, "n_mc": 2000} for s in ("ddpm", "exact_covariance") for T in (50, 100, 200)]
+    cfgs = [{"kind": "exact", "sampler": s, "schedule": "linear", "T": T, "cells": 1024, "n_mc": 2000} for s in ("ddpm", "exact_covariance") for T in (50, 100, 200)]
     df = _rows(A, cfgs)
     tv = df[df["d"] == 1]
     for sampler, expected, tol in (("ddpm", -1.0, 0.05), ("exact_covariance", -2.0, 0.15)):
         s = tv[tv["sampler"] == sampler]
         fit = fit_power_law(s["value"].to_numpy(float), T=s["T"].to_numpy(float))
         assert_rate(fit, "T", expected, tol=tol)
+
+
+def test_accelerated_checks_cover_the_registry():
+    """Every sampler with an exact law gets a TV-vs-T row on the linear schedule (and every
+    deterministic one on the theory schedule), every stochastic one a Monte Carlo row; each
+    row's bound is the registry's design order or its paper's exponent, and its notes give the
+    score evaluations to reach TV <= eps. A small grid (T = 50, 100, 200, 512 cells, no product
+    dimensions) through run() and checks()."""
+    from experiments import accelerated as A
+    from cmtheory.samplers import SAMPLERS, sampler_names
+
+    cfgs = [{"kind": "exact", "sampler": s, "schedule": "linear", "T": T, "cells": 512, "n_mc": 0} for s in A.EXACT_LAW_SAMPLERS for T in (50, 100, 200)]
+    cfgs += [{"kind": "exact", "sampler": s, "schedule": "theory", "T": T, "cells": 512, "n_mc": 0} for s in sampler_names("deterministic") for T in (50, 100, 200)]
+    cfgs += [{"kind": "mc", "sampler": s, "T": T, "rep": r, "n": 4000} for s in sampler_names("stochastic") for T in (25, 35, 50) for r in range(2)]
+    with tempfile.TemporaryDirectory() as tmp:
+        checks = A.checks(_rows(A, cfgs), tmp, "test")
+    claims = {c.claim: c for c in checks}
+    for s in A.EXACT_LAW_SAMPLERS:
+        c = claims[f"E: TV vs T, {s} (linear schedule, exact law, d=1)"]
+        assert c.bound_exponent == -float(SAMPLERS[s].order) and any(n.startswith("Score evaluations") for n in c.notes)
+    assert all(f"E: TV vs T, {s} (theory schedule, exact law, d=1)" in claims for s in sampler_names("deterministic"))
+    assert all(any(k.startswith(f"E: W1 vs T, {s} ") for k in claims) for s in sampler_names("stochastic"))
+    assert claims["E: TV at step T/8, li_icml2024_ode (linear schedule, exact law)"].verdict == "rate observed"
 
 
 def test_consistency_training_slope_through_experiment():

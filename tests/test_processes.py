@@ -10,13 +10,13 @@ from cmtheory.processes import (
     ContinuousVP,
     DiscreteVP,
     TrigFlow,
-    abar_from_edm_sigma,
+    abar_from_lam,
     cosine_schedule,
-    edm_sigma_from_abar,
-    edm_sigma_from_trigflow_t,
+    lam_from_abar,
+    lam_from_trigflow_t,
     linear_schedule,
     theory_schedule,
-    trigflow_t_from_edm_sigma,
+    trigflow_t_from_lam,
 )
 
 
@@ -52,11 +52,11 @@ def test_linear_and_cosine_schedules():
 
 def test_time_conversions_round_trip():
     lam = torch.tensor([0.01, 0.5, 2.0, 80.0], dtype=torch.float64)
-    torch.testing.assert_close(edm_sigma_from_abar(abar_from_edm_sigma(lam)), lam)
-    torch.testing.assert_close(edm_sigma_from_trigflow_t(trigflow_t_from_edm_sigma(lam, 0.5), 0.5), lam)
+    torch.testing.assert_close(lam_from_abar(abar_from_lam(lam)), lam)
+    torch.testing.assert_close(lam_from_trigflow_t(trigflow_t_from_lam(lam, 0.5), 0.5), lam)
     for proc in (ContinuousVP(), EDM(), TrigFlow(0.5)):
         t = proc.time(lam)
-        torch.testing.assert_close(proc.edm_sigma(t), lam)
+        torch.testing.assert_close(proc.lam(t), lam)
         a, s = proc.channel(t)
         torch.testing.assert_close(s / a, lam)
 
@@ -66,7 +66,7 @@ def test_trigflow_channel_and_discrete_equivalence():
     sched = linear_schedule(100)
     tf = TrigFlow(0.5)
     for t in (1, 30, 100):
-        lam = sched.edm_sigma(t)
+        lam = sched.lam(t)
         a, s = tf.channel(tf.time(lam))
         a2, s2 = sched.channel(t)
         assert float(s / a) == pytest.approx(s2 / a2, rel=1e-12)

@@ -90,6 +90,9 @@ def test_verdict_branches():
     assert verdict(fit(-2.1, -1.9), "T", -1.0) == "faster than the bound"
     assert verdict(fit(-0.6, -0.4), "T", -1.0) == "violates the bound"
     assert verdict(fit(-2.0, 0.0), "T", -1.0) == "inconclusive (CI too wide)"
+    assert verdict(fit(-0.9, 0.0), "T", -1.0, slack=0.2) == "inconclusive (CI too wide)"  # wide and meets the band
+    assert verdict(fit(-4.7, -4.0), "T", -3.0) == "faster than the bound"  # wide, but wholly below the bound
+    assert verdict(fit(-0.7, 0.1), "T", -1.0, slack=0.2) == "violates the bound"  # wide, but wholly above the band
     assert set(VERDICTS) == {"rate observed", "consistent with the bound (log factors)", "faster than the bound", "violates the bound", "inconclusive (CI too wide)"}
     with pytest.raises(ValueError, match="slack"):
         verdict(fit(-1.1, -0.9), "T", -1.0, slack=-0.1)

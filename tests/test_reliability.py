@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from cmtheory.consistency import EDMConsistency, train_consistency, train_scm
 from cmtheory.consistency.networks import TimeMLP
 from cmtheory.metrics import kl_gaussians, tv_gaussians, w2_gaussians, wasserstein
-from cmtheory.processes import EDM, ContinuousVP, TrigFlow, abar_from_edm_sigma, cosine_schedule, edm_sigma_from_abar, linear_schedule
+from cmtheory.processes import EDM, ContinuousVP, TrigFlow, abar_from_lam, cosine_schedule, lam_from_abar, linear_schedule
 from cmtheory.rates import assert_rate, fit_power_law, verdict
 from cmtheory.samplers import ddpm
 from cmtheory.samplers.exact_laws import ddim_law_1d, normal_law, uniform_grid
@@ -53,12 +53,12 @@ BAD = [
     ("sample_noisy negative sigma", lambda: GMM.sample_noisy(5, 1.0, -1.0), "sigma must be >= 0"),
     ("sample_noisy NaN alpha", lambda: GMM.sample_noisy(5, math.nan, 0.5), "alpha contains NaN"),
     ("EDM time -1", lambda: EDM().time(-1), "lam \\(EDM sigma\\) must lie in"),
-    ("ContinuousVP edm_sigma 2", lambda: ContinuousVP().edm_sigma(2.0), "t \\(ContinuousVP time\\) must lie in \\[0, 1\\]"),
-    ("edm_sigma_from_abar NaN", lambda: edm_sigma_from_abar(math.nan), "abar must lie in"),
-    ("abar_from_edm_sigma NaN", lambda: abar_from_edm_sigma(math.nan), "lam \\(EDM sigma\\) must lie in"),
+    ("ContinuousVP lam 2", lambda: ContinuousVP().lam(2.0), "t \\(ContinuousVP time\\) must lie in \\[0, 1\\]"),
+    ("lam_from_abar NaN", lambda: lam_from_abar(math.nan), "abar must lie in"),
+    ("abar_from_lam NaN", lambda: abar_from_lam(math.nan), "lam \\(EDM sigma\\) must lie in"),
     ("TrigFlow channel NaN", lambda: TrigFlow().channel(math.nan), "t \\(TrigFlow time\\) must lie in"),
     ("EDMConsistency NaN sigma", lambda: EDMConsistency(TimeMLP(1, 8, 1, generator=torch.Generator().manual_seed(0)), 0.5, 0.002)(torch.zeros(3, 1, dtype=torch.float64), math.nan), "sigma contains NaN"),
-    ("train_consistency increasing sigmas", lambda: train_consistency(GMM, [0.002, 1.0, 80.0], "cd", iterations=1), "sigmas must be strictly decreasing"),
+    ("train_consistency increasing lambdas", lambda: train_consistency(GMM, [0.002, 1.0, 80.0], "cd", iterations=1), "lambdas must be strictly decreasing"),
     ("cosine_schedule s -1", lambda: cosine_schedule(10, s=-1), "s must be a finite number > 0"),
     ("train_scm P_mean NaN", lambda: train_scm(GMM, P_mean=math.nan, iterations=1), "P_mean must be a finite number"),
     ("hvp mixed dtypes", lambda: GMM.hvp(torch.zeros(3, 1, dtype=torch.float64), torch.ones(3, 1), 1.0, 0.5), "v must have x's dtype"),
@@ -143,8 +143,8 @@ def test_noise_grids_refuse_or_decrease(lam_max, lam_min, rho, N):
 @SETTINGS
 @given(t=FLOATS)
 def test_time_conversions_refuse_or_answer(t):
-    for fn, names in ((EDM().time, ("lam",)), (EDM().channel, ("t",)), (ContinuousVP().channel, ("t",)), (ContinuousVP().edm_sigma, ("t",)), (ContinuousVP().time, ("lam",)),
-                      (TrigFlow().channel, ("t",)), (TrigFlow().time, ("lam",)), (edm_sigma_from_abar, ("abar",)), (abar_from_edm_sigma, ("lam",))):
+    for fn, names in ((EDM().time, ("lam",)), (EDM().channel, ("t",)), (ContinuousVP().channel, ("t",)), (ContinuousVP().lam, ("t",)), (ContinuousVP().time, ("lam",)),
+                      (TrigFlow().channel, ("t",)), (TrigFlow().time, ("lam",)), (lam_from_abar, ("abar",)), (abar_from_lam, ("lam",))):
         try:
             out = fn(t)
         except ValueError as err:

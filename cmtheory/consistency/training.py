@@ -98,10 +98,10 @@ def block_means(values: np.ndarray, every: int = 50) -> tuple[np.ndarray, np.nda
     return (np.arange(1, k + 1) * every)[keep], blocks[keep]
 
 
-def _ascending(sigmas) -> torch.Tensor:
-    lam = check_noise_levels(sigmas, "sigmas")
+def _ascending(lambdas) -> torch.Tensor:
+    lam = check_noise_levels(lambdas, "lambdas")
     if lam[-1] <= 0:
-        raise ValueError("sigmas must end at sigma_min > 0 (the consistency boundary), got 0")
+        raise ValueError("lambdas must end at sigma_min > 0 (the consistency boundary), got 0")
     return torch.tensor(lam[::-1], dtype=DTYPE)
 
 
@@ -145,11 +145,11 @@ def _network(d, sigma_min, sigma_data, width, depth, generator) -> EDMConsistenc
     return EDMConsistency(F, sigma_min, sigma_data).to(generator.device)
 
 
-def _setup(target, sigmas, sigma_data, width, depth, generator):
+def _setup(target, lambdas, sigma_data, width, depth, generator):
     """The generator (default: seed 0 on the CPU), the ascending grid on its device, and a fresh
     :class:`EDMConsistency` (sigma_data by default from the target)."""
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    s = _ascending(sigmas).to(g.device)
+    s = _ascending(lambdas).to(g.device)
     sd = sigma_data if sigma_data is not None else _sigma_data(target, g)
     return g, s, _network(target.d, float(s[0]), sd, width, depth, g)
 
@@ -182,7 +182,7 @@ def _optimise(model: nn.Module, loss_fn, iterations: int, lr: float, after_step=
 
 def train_consistency(
     target: Target,
-    sigmas,
+    lambdas,
     method: str = "cd",
     *,
     iterations: int = 2000,
@@ -205,7 +205,7 @@ def train_consistency(
     target : Target
         Data law and exact teacher (its closed-form denoiser). An :class:`Empirical` target
         trains from a finite sample.
-    sigmas : decreasing sequence
+    lambdas : decreasing sequence
         :math:`\sigma_N > \dots > \sigma_0 > 0` (e.g. ``karras_grid``); :math:`\sigma_0` is the boundary.
     method : {"ct", "cd", "direct"}
     iterations, batch, lr : int, int, float
@@ -230,7 +230,7 @@ def train_consistency(
     if not 0.0 <= ema < 1.0:
         raise ValueError(f"ema must be in [0, 1), got {ema!r}")
     _check_training(target, iterations, batch, lr)
-    g, s, model = _setup(target, sigmas, sigma_data, width, depth, generator)
+    g, s, model = _setup(target, lambdas, sigma_data, width, depth, generator)
     N, sd = s.numel() - 1, model.sigma_data
     f_minus = copy.deepcopy(model).requires_grad_(False) if ema > 0 else model
 
@@ -259,7 +259,7 @@ def train_consistency(
 
 def train_ct_sequence(
     target: Target,
-    sigmas,
+    lambdas,
     *,
     iterations_per_level: int = 200,
     batch: int = 256,
@@ -280,7 +280,7 @@ def train_ct_sequence(
     :math:`y = x/\sqrt{\bar\alpha}` replace the paper's VP variables (the same maps up to scale).
     """
     _check_training(target, iterations_per_level, batch, lr)
-    g, s, model = _setup(target, sigmas, sigma_data, width, depth, generator)
+    g, s, model = _setup(target, lambdas, sigma_data, width, depth, generator)
     N, sd = s.numel() - 1, model.sigma_data
     logs = []
     for i in range(1, N + 1):
@@ -306,17 +306,17 @@ def train_ct_sequence(
 
 
 @torch.no_grad()
-def consistency_sample(model: EDMConsistency, n: int, sigmas, generator: torch.Generator | None = None) -> torch.Tensor:
+def consistency_sample(model: EDMConsistency, n: int, lambdas, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Multistep consistency sampling (Song et al. 2023, Algorithm 1), in float32.
 
     :math:`y = f(\sigma_1 Z, \sigma_1)`, then for each further level
-    :math:`y = f(y + \sqrt{\sigma^2 - \sigma_{min}^2}Z', \sigma)`. ``sigmas = [sigma_max]`` is
+    :math:`y = f(y + \sqrt{\sigma^2 - \sigma_{min}^2}Z', \sigma)`. ``lambdas = [sigma_max]`` is
     the one-step sampler.
     """
     check_positive_int(n, "n")
-    levels = [float(v) for v in torch.as_tensor(sigmas, dtype=torch.float64).flatten()]
+    levels = [float(v) for v in torch.as_tensor(lambdas, dtype=torch.float64).flatten()]
     if not levels or any(b >= a for a, b in zip(levels, levels[1:])) or levels[-1] <= model.sigma_min:
-        raise ValueError(f"sigmas must be a non-empty decreasing sequence above sigma_min = {model.sigma_min}")
+        raise ValueError(f"lambdas must be a non-empty decreasing sequence above sigma_min = {model.sigma_min}")
     d, dev = model.F.d, next(model.parameters()).device
     y = model(levels[0] * _randn((n, d), generator, dev), levels[0])
     for sig in levels[1:]:

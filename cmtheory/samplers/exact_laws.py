@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
+import scipy.interpolate
 import scipy.signal
 import scipy.special
 import torch
@@ -37,12 +38,14 @@ import torch
 from cmtheory._checks import check_noise_levels, check_positive_int
 from cmtheory.processes import DiscreteVP
 from cmtheory.samplers.ode import ddim_step
-from cmtheory.samplers.stochastic import GaussianTransition, ddpm_transition, exact_covariance_transition
+from cmtheory.samplers.registry import SAMPLERS
+from cmtheory.samplers.stochastic import GaussianTransition, ddpm_transition, exact_covariance_transition, li_icml2024_transitions
 from cmtheory.targets import GaussianMixture
 
 __all__ = [
     "GridLaw",
     "uniform_grid",
+    "gmm_1d_cdf",
     "gmm_1d_law",
     "normal_law",
     "propagate",
@@ -51,10 +54,16 @@ __all__ = [
     "exact_covariance_law_1d",
     "ddim_law_1d",
     "gaussian_law",
+    "pushforward_law",
+    "sampler_law_1d",
+    "EXACT_LAW_SAMPLERS",
     "richardson_law",
 ]
 
 Transition = Callable[[torch.Tensor], GaussianTransition]
+GAUSSIAN_STEP_SAMPLERS = ("ddpm", "exact_covariance", "li_icml2024")
+#: registry names with an exact law: every deterministic sampler and the Gaussian-step ones
+EXACT_LAW_SAMPLERS = tuple(n for n, spec in SAMPLERS.items() if spec.kind == "deterministic" or n in GAUSSIAN_STEP_SAMPLERS)
 
 
 @dataclass(frozen=True)
@@ -99,22 +108,33 @@ def uniform_grid(lo: float, hi: float, N: int) -> np.ndarray:
     return np.linspace(lo, hi, N + 1)
 
 
-def gmm_1d_law(target: GaussianMixture, alpha: float, sigma: float, edges: np.ndarray) -> GridLaw:
-    r"""Exact cell masses of the 1-D mixture's noisy law :math:`\sum_k w_k N(\alpha\mu_k, \alpha^2 c_k + \sigma^2)`."""
-    if target.d != 1:
-        raise ValueError(f"target must be a 1-D GaussianMixture, got d={target.d}")
+def _check_1d_mixture(target) -> None:
+    if not isinstance(target, GaussianMixture) or target.d != 1:
+        raise ValueError(f"target must be a 1-D GaussianMixture, got {type(target).__name__} with d={getattr(target, 'd', None)}")
+
+
+def gmm_1d_cdf(target: GaussianMixture, alpha: float, sigma: float, x: np.ndarray) -> np.ndarray:
+    r"""CDF of the 1-D mixture's noisy law :math:`\sum_k w_k N(\alpha\mu_k, \alpha^2 c_k + \sigma^2)` at ``x``."""
+    _check_1d_mixture(target)
     w = target.weights.numpy()
     mu = target.means[:, 0].numpy()
     var = target._cov_matrices()[:, 0, 0].numpy()
     sd = np.sqrt(alpha**2 * var + sigma**2)
-    cdf = (w * scipy.special.ndtr((edges[:, None] - alpha * mu) / sd)).sum(1)
-    return GridLaw(edges, np.diff(cdf), lost=float(cdf[0] + 1 - cdf[-1]))
+    return (w * scipy.special.ndtr((np.asarray(x)[..., None] - alpha * mu) / sd)).sum(-1)
+
+
+def _law_from_cdf(edges: np.ndarray, cdf: np.ndarray, grid_error: float | None = None) -> GridLaw:
+    return GridLaw(edges, np.diff(cdf), lost=float(cdf[0] + 1 - cdf[-1]), grid_error=grid_error)
+
+
+def gmm_1d_law(target: GaussianMixture, alpha: float, sigma: float, edges: np.ndarray) -> GridLaw:
+    r"""Exact cell masses of the 1-D mixture's noisy law :math:`\sum_k w_k N(\alpha\mu_k, \alpha^2 c_k + \sigma^2)`."""
+    return _law_from_cdf(edges, gmm_1d_cdf(target, alpha, sigma, edges))
 
 
 def normal_law(mean: float, std: float, edges: np.ndarray) -> GridLaw:
     """Exact cell masses of N(mean, std^2)."""
-    cdf = scipy.special.ndtr((edges - mean) / std)
-    return GridLaw(edges, np.diff(cdf), lost=float(cdf[0] + 1 - cdf[-1]))
+    return _law_from_cdf(edges, scipy.special.ndtr((edges - mean) / std))
 
 
 def _G(x):
@@ -222,6 +242,101 @@ def ddim_law_1d(denoiser, lambdas, init: GridLaw) -> GridLaw:
     """Exact law of DDIM's output in EDM variables (a deterministic monotone map per step)."""
     lam = check_noise_levels(lambdas)
     return markov_law_1d(init, (_ddim_transition(denoiser, lam[i], lam[i + 1]) for i in range(len(lam) - 1)))
+
+
+def pushforward_law(transport: Callable[[np.ndarray], np.ndarray], start_cdf: Callable[[np.ndarray], np.ndarray], start_edges: np.ndarray, edges: np.ndarray, newton: int = 2) -> GridLaw:
+    r"""Exact law of :math:`\Phi(X)` for an increasing map :math:`\Phi` (a deterministic sampler, run
+    whole) and X with CDF ``start_cdf``: cell masses :math:`F(\Phi^{-1}(e_{j+1})) - F(\Phi^{-1}(e_j))`.
+
+    :math:`\Phi` is run on ``start_edges``; its monotone cubic (PCHIP) inverse gives a first
+    :math:`\Phi^{-1}(e_j)`, refined by ``newton`` Newton steps that run :math:`\Phi` itself, with the
+    slope of the PCHIP interpolant of :math:`\Phi`. ``grid_error`` bounds the TV change one more
+    Newton step would make, :math:`\sum_j |F(x_j + \delta_j) - F(x_j)|`. Preimages outside
+    ``start_edges`` are clamped to it, so the start mass outside is counted in ``lost``.
+    A map that is not increasing on ``start_edges`` is a ValueError.
+    """
+    s_edges = np.asarray(start_edges, dtype=np.float64)
+    P = transport(s_edges)
+    if not (np.all(np.isfinite(P)) and np.all(np.diff(P) > 0)):
+        raise ValueError("the sampler's map is not increasing on start_edges (a step too large for this target, or a start grid beyond its range); use more steps or a narrower start grid")
+    inverse = scipy.interpolate.PchipInterpolator(P, s_edges)
+    slope = scipy.interpolate.PchipInterpolator(s_edges, P).derivative()
+    inside = (edges > P[0]) & (edges < P[-1])
+    e = edges[inside]
+    x = inverse(e)
+    for _ in range(newton):
+        x = np.clip(x - (transport(x) - e) / slope(x), s_edges[0], s_edges[-1])
+    delta = (transport(x) - e) / slope(x)
+    pre = np.where(edges <= P[0], s_edges[0], s_edges[-1])
+    pre[inside] = x
+    cdf = start_cdf(pre)
+    err = float(np.abs(start_cdf(np.clip(x - delta, s_edges[0], s_edges[-1])) - cdf[inside]).sum())
+    return _law_from_cdf(edges, cdf, err)
+
+
+def _gaussian_transitions(name: str, score, hvp, schedule: DiscreteVP, t: int) -> list[Transition]:
+    """The Gaussian transitions of step t of a registered stochastic sampler."""
+    if name == "ddpm":
+        return [lambda y: ddpm_transition(score, schedule, t, y)]
+    if name == "exact_covariance":
+        return [lambda y: exact_covariance_transition(score, hvp, schedule, t, y)]
+    if name == "li_icml2024":
+        return list(li_icml2024_transitions(score, schedule, t))
+    raise ValueError(f"sampler {name!r} has no exact law: its steps are not Gaussian given the state (use Monte Carlo); exact laws exist for {sorted(EXACT_LAW_SAMPLERS)}")
+
+
+def sampler_law_1d(name: str, target: GaussianMixture, schedule: DiscreteVP, edges: np.ndarray, *, start: str = "q_T", score=None, hvp=None, start_edges: np.ndarray | None = None, t_stop: int = 0) -> GridLaw:
+    r"""Exact output law of the registered sampler ``name`` (:data:`cmtheory.samplers.SAMPLERS`) on a
+    1-D Gaussian mixture, on the grid ``edges``.
+
+    Parameters
+    ----------
+    name : str
+        A registry name; every deterministic sampler, and the Gaussian-transition stochastic
+        ones (``ddpm``, ``exact_covariance``, ``li_icml2024``, whose half-steps are Gaussian).
+    target : GaussianMixture
+        1-D; gives the score (unless ``score`` is given), the HVP and the exact :math:`q_T`.
+    start : {"q_T", "normal"}
+        :math:`Y_T \sim q_T`, the chain's exact law at step T (isolates the discretisation
+        error), or N(0, 1) (what a user runs; a deterministic sampler then carries
+        TV(N(0, 1), q_T) unchanged).
+    score, hvp : callable, optional
+        A score and its Hessian-vector product to use in place of ``target.score`` and
+        ``target.hvp`` (e.g. :func:`~cmtheory.samplers.scores.controlled_perturbation`'s).
+    start_edges : ndarray, optional
+        Deterministic samplers: where the map is run first (default: 4096 cells on +-12 start
+        standard deviations).
+    t_stop : int
+        The law of :math:`Y_{t_{stop}}` (compare with the channel of step ``t_stop``); 0 by default.
+
+    Deterministic samplers use :func:`pushforward_law` (exact up to the Newton residual it
+    reports); stochastic ones :func:`markov_law_1d` (O(h^2), use :func:`richardson_law`).
+    """
+    if name not in SAMPLERS:
+        raise ValueError(f"name must be a registered sampler, one of {sorted(SAMPLERS)}; got {name!r}")
+    if start not in ("q_T", "normal"):
+        raise ValueError(f"start must be 'q_T' or 'normal', got {start!r}")
+    _check_1d_mixture(target)
+    score = target.score if score is None else score
+    hvp = target.hvp if hvp is None else hvp
+    a_T, s_T = schedule.channel(schedule.T)
+    spec = SAMPLERS[name]
+    if spec.kind == "deterministic":
+        if start == "q_T":
+            def start_cdf(x):
+                return gmm_1d_cdf(target, a_T, s_T, x)
+            spread = math.sqrt(a_T**2 * float(target.covariance()[0, 0] + target.means[:, 0].abs().max() ** 2) + s_T**2)
+        else:
+            start_cdf, spread = scipy.special.ndtr, 1.0
+        s_edges = uniform_grid(-12 * spread, 12 * spread, 4096) if start_edges is None else np.asarray(start_edges, dtype=np.float64)
+
+        def transport(x):
+            y = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))[:, None]
+            return spec.run(score, schedule, y, t_stop=t_stop)[:, 0].numpy()
+
+        return pushforward_law(transport, start_cdf, s_edges, edges)
+    init = gmm_1d_law(target, a_T, s_T, edges) if start == "q_T" else normal_law(0.0, 1.0, edges)
+    return markov_law_1d(init, (tr for t in _chain_steps(schedule, t_stop) for tr in _gaussian_transitions(name, score, hvp, schedule, t)))
 
 
 def gaussian_law(mean: torch.Tensor, cov: torch.Tensor, transitions: Iterable[Transition]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ N(0, I)), the loop runs t = T, ..., t_stop + 1 and returns :math:`Y_{t_{stop}}`.
   transition to :math:`O(\beta^3)` (PAPERS.md, Tweedie moments);
 * Hessian-free: the same with :math:`HZ \approx [s_t(Y_t + hZ) - s_t(Y_t - hZ)]/(2h)`;
 * one score per step, reusing the previous score (a reconstruction of Li & Cai 2024);
-* the accelerated SDE sampler of Li et al., ICML 2024 (reconstructed, unverified).
+* the accelerated SDE sampler of Li et al., ICML 2024 (the authors' published rule).
 
 The Gaussian-transition samplers (DDPM, exact covariance) are written as a transition
 ``(mean, noise_map)`` so that :mod:`cmtheory.samplers.exact_laws` propagates their exact laws
@@ -42,6 +42,7 @@ __all__ = [
     "hessian_free",
     "one_score_reuse",
     "li_icml2024",
+    "li_icml2024_transitions",
 ]
 
 HvpFn = Callable[[torch.Tensor, torch.Tensor, object, object], torch.Tensor]
@@ -55,14 +56,15 @@ class GaussianTransition(NamedTuple):
 
 
 def _step_constants(schedule: DiscreteVP, t: int):
+    r""":math:`(\beta_t, \alpha_t = 1-\beta_t)` and the channel :math:`(\sqrt{\bar\alpha_t}, \sqrt{1-\bar\alpha_t})` of step t."""
     beta = schedule.beta(t)
     a, s = schedule.channel(t)
     return beta, 1 - beta, a, s
 
 
-def _tweedie_mean(score: ScoreFn, y: torch.Tensor, beta: float, alpha: float, a, s) -> torch.Tensor:
-    r""":math:`(y + \beta s_t(y))/\sqrt{\alpha}` in two passes over (n, d)."""
-    return torch.add(y, score(y, a, s), alpha=beta).div_(math.sqrt(alpha))
+def _tweedie_mean(score: ScoreFn, y: torch.Tensor, beta: float, alpha_t: float, a, s) -> torch.Tensor:
+    r""":math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}` in two passes over (n, d)."""
+    return torch.add(y, score(y, a, s), alpha=beta).div_(math.sqrt(alpha_t))
 
 
 def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tensor, variance: str = "beta") -> GaussianTransition:
@@ -71,7 +73,7 @@ def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tenso
     ``variance="beta"``: :math:`v_t = \beta_t` (Li & Yan); ``"posterior"``:
     :math:`v_t = \beta_t(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)` (Ho et al.'s :math:`\tilde\beta_t`).
     """
-    beta, alpha, a, s = _step_constants(schedule, t)
+    beta, alpha_t, a, s = _step_constants(schedule, t)
     if variance == "beta":
         v = beta
     elif variance == "posterior":
@@ -79,7 +81,7 @@ def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tenso
         v = beta * float((1 - abar[t - 1]) / (1 - abar[t]))
     else:
         raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
-    return GaussianTransition(_tweedie_mean(score, y, beta, alpha, a, s), lambda z: math.sqrt(v) * z)
+    return GaussianTransition(_tweedie_mean(score, y, beta, alpha_t, a, s), lambda z: math.sqrt(v) * z)
 
 
 def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, t: int, y: torch.Tensor) -> GaussianTransition:
@@ -91,10 +93,21 @@ def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP
     exact covariance :math:`(\beta/\alpha)(I + \beta H)` agrees with it to :math:`O(\beta^2)`
     inside, i.e. :math:`O(\beta^3)` for the covariance.
     """
-    beta, alpha, a, s = _step_constants(schedule, t)
-    mean = _tweedie_mean(score, y, beta, alpha, a, s)
-    c = math.sqrt(beta / alpha)
+    beta, alpha_t, a, s = _step_constants(schedule, t)
+    mean = _tweedie_mean(score, y, beta, alpha_t, a, s)
+    c = math.sqrt(beta / alpha_t)
     return GaussianTransition(mean, lambda z: c * (z + 0.5 * beta * hvp(y, z, a, s)))
+
+
+def check_chain_inputs(schedule, y, t_stop) -> None:
+    """A DiscreteVP ``schedule``, ``t_stop`` an int in 0..T-1, ``y`` a finite (n, d) tensor; else a ValueError naming the argument."""
+    if not isinstance(schedule, DiscreteVP):
+        raise ValueError(f"schedule must be a DiscreteVP, got {type(schedule).__name__}")
+    if isinstance(t_stop, bool) or not isinstance(t_stop, int) or not 0 <= t_stop < schedule.T:
+        raise ValueError(f"t_stop must be an int in 0..{schedule.T - 1}, got {t_stop!r}")
+    if not isinstance(y, torch.Tensor) or y.ndim != 2:
+        raise ValueError(f"y must be a tensor of shape (n, d), got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    check_points(y, y.shape[1], "y")
 
 
 def run_chain(step, schedule: DiscreteVP, y, generator=None, *, t_stop=0, callback=None, return_trajectory=False, progress=False):
@@ -103,13 +116,7 @@ def run_chain(step, schedule: DiscreteVP, y, generator=None, *, t_stop=0, callba
     Returns ``y`` or, with ``return_trajectory``, ``(y, trajectory)`` where trajectory has
     shape (T - t_stop + 1, n, d) and starts at Y_T. ``callback(t=t, y=y)`` runs after each step.
     """
-    if not isinstance(schedule, DiscreteVP):
-        raise ValueError(f"schedule must be a DiscreteVP, got {type(schedule).__name__}")
-    if isinstance(t_stop, bool) or not isinstance(t_stop, int) or not 0 <= t_stop < schedule.T:
-        raise ValueError(f"t_stop must be an int in 0..{schedule.T - 1}, got {t_stop!r}")
-    if y.ndim != 2:
-        raise ValueError(f"y must have shape (n, d), got {tuple(y.shape)}")
-    check_points(y, y.shape[1], "y")
+    check_chain_inputs(schedule, y, t_stop)
     traj = [y.clone()] if return_trajectory else None
     for t in tqdm(range(schedule.T, t_stop, -1), disable=not progress, desc="sampling"):
         y = step(t, y, generator)
@@ -163,11 +170,11 @@ def hessian_free(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
     """
 
     def step(t, yy, generator):
-        beta, alpha, a, s = _step_constants(schedule, t)
-        c = math.sqrt(beta / alpha)
+        beta, alpha_t, a, s = _step_constants(schedule, t)
+        c = math.sqrt(beta / alpha_t)
         z = _randn_like(yy, generator)
         hz = (score(yy + c * z, a, s) - score(yy - c * z, a, s)) / (2 * c)
-        return (yy + beta * score(yy, a, s)) / math.sqrt(alpha) + c * (z + 0.5 * beta * hz)
+        return (yy + beta * score(yy, a, s)) / math.sqrt(alpha_t) + c * (z + 0.5 * beta * hz)
 
     return run_chain(step, schedule, y, generator, **kw)
 
@@ -201,33 +208,62 @@ def one_score_reuse(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, 
     prev = {}
 
     def step(t, yy, generator):
-        beta, alpha, a, s = _step_constants(schedule, t)
+        beta, alpha_t, a, s = _step_constants(schedule, t)
         st = score(yy, a, s)
         if prev:
-            delta = 0.5 * prev["beta"] * (st - math.sqrt(prev["alpha"]) * prev["score"])
-            cap = clip * 0.5 * prev["beta"] * math.sqrt(prev["beta"] / prev["alpha"]) * math.sqrt(yy.shape[1])
+            delta = 0.5 * prev["beta"] * (st - math.sqrt(prev["alpha_t"]) * prev["score"])
+            cap = clip * 0.5 * prev["beta"] * math.sqrt(prev["beta"] / prev["alpha_t"]) * math.sqrt(yy.shape[1])
             norm = delta.norm(dim=1, keepdim=True)
             yy = yy + delta * torch.clamp(cap / torch.clamp(norm, min=1e-300), max=1.0)
-        prev.update(beta=beta, alpha=alpha, score=st)
-        c = math.sqrt(beta / alpha)
-        return (yy + beta * st) / math.sqrt(alpha) + c * _randn_like(yy, generator)
+        prev.update(beta=beta, alpha_t=alpha_t, score=st)
+        c = math.sqrt(beta / alpha_t)
+        return (yy + beta * st) / math.sqrt(alpha_t) + c * _randn_like(yy, generator)
 
     return run_chain(step, schedule, y, generator, **kw)
 
 
-def li_icml2024(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
-    r"""Accelerated SDE sampler of Li, Huang, Efimov, Wei, Chi & Chen (ICML 2024), as reconstructed
-    in PAPERS.md (unverified):
+def li_icml2024_transitions(score: ScoreFn, schedule: DiscreteVP, t: int, first_noise: str = "readme") -> tuple:
+    r"""The two Gaussian half-steps of the ICML 2024 stochastic sampler at step t.
 
-    .. math:: Y^+ = Y_t + \sqrt{\beta_t/2}\,Z,\qquad
-              Y_{t-1} = (Y^+ + \beta_t s_t(Y^+))/\sqrt{\alpha_t} + \sqrt{\beta_t/2}\,Z'.
+    First :math:`Y^+ = Y_t + c\,Z` (identity mean, constant noise), then
+    :math:`Y_{t-1} = (Y^+ + \beta_t s_t(Y^+))/\sqrt{\alpha_t} + \sqrt{\beta_t/2}\,Z'`, with
+    :math:`c = \sqrt{\beta_t/2}` (``first_noise="readme"``, the authors' README) or
+    :math:`c = \sqrt{\alpha_t\beta_t/2}` (``"code"``, their ``denoising.py``);
+    :math:`\alpha_t = 1 - \beta_t`. Returned as two transition maps ``y -> GaussianTransition``
+    so that the sampler and its exact law (:mod:`cmtheory.samplers.exact_laws`) share them.
+    """
+    if first_noise not in ("readme", "code"):
+        raise ValueError(f"first_noise must be 'readme' or 'code', got {first_noise!r}")
+    beta, alpha_t, a, s = _step_constants(schedule, t)
+    c = math.sqrt(beta / 2 * (alpha_t if first_noise == "code" else 1.0))
+    c2 = math.sqrt(beta / 2)
 
-    It matches the covariance but carries an :math:`O(\beta^2)` mean bias (PAPERS.md: measured TV slope -1.00).
+    def perturb(y):
+        return GaussianTransition(y, lambda z: c * z)
+
+    def tweedie(y):
+        return GaussianTransition(_tweedie_mean(score, y, beta, alpha_t, a, s), lambda z: c2 * z)
+
+    return perturb, tweedie
+
+
+def li_icml2024(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, first_noise: str = "readme", **kw):
+    r"""Accelerated SDE sampler of Li, Huang, Efimov, Wei, Chi & Chen (ICML 2024), the published
+    rule (the authors' code, TimofeyEfimov/AcceleratedDiffusionSamplers; PAPERS.md section E):
+
+    .. math:: Y^+ = Y_t + c_t\,Z,\qquad
+              Y_{t-1} = (Y^+ + \beta_t s_t(Y^+))/\sqrt{\alpha_t} + \sqrt{\beta_t/2}\,Z',
+
+    :math:`c_t = \sqrt{\beta_t/2}` as in their README (default) or :math:`\sqrt{\alpha_t\beta_t/2}`
+    as in their code (``first_noise="code"``); one score per step. The authors claim TV = O(1/T)
+    against their O(1/sqrt T) for DDPM; the score at a randomly perturbed point shifts the mean by
+    :math:`O(\beta^2)` per step (PAPERS.md trap (i)), so it is first order in T like DDPM.
     """
 
     def step(t, yy, generator):
-        beta, alpha, a, s = _step_constants(schedule, t)
-        yp = yy + math.sqrt(beta / 2) * _randn_like(yy, generator)
-        return (yp + beta * score(yp, a, s)) / math.sqrt(alpha) + math.sqrt(beta / 2) * _randn_like(yy, generator)
+        for transition in li_icml2024_transitions(score, schedule, t, first_noise):
+            tr = transition(yy)
+            yy = tr.mean + tr.noise(_randn_like(yy, generator))
+        return yy
 
     return run_chain(step, schedule, y, generator, **kw)
