@@ -28,12 +28,15 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.optimize
 import scipy.stats
 
 __all__ = [
     "FitResult",
     "Regime",
     "fit_power_law",
+    "fit_two_terms",
+    "two_terms_predict",
     "steps_to_eps",
     "log_slack",
     "steps_log_slack",
@@ -80,6 +83,8 @@ class FitResult:
         Every input point (variables, y, se, floor) with ``used`` and, if excluded, ``reason``.
     chi2_red : float or None
         Reduced chi-square of the weighted fit (None without standard errors).
+    extra : dict
+        Further fitted constants of a model beyond a power law (:func:`fit_two_terms`: ``log_C2``).
     """
 
     exponents: dict
@@ -89,6 +94,7 @@ class FitResult:
     method: str
     points: list = field(default_factory=list)
     chi2_red: float | None = None
+    extra: dict = field(default_factory=dict)
 
     @property
     def excluded(self) -> list:
@@ -312,6 +318,59 @@ def fit_power_law(
     names = data.names
     ci = {k: (float(lo[j + 1]), float(hi[j + 1])) for j, k in enumerate(names)}
     return FitResult({k: float(coef[j + 1]) for j, k in enumerate(names)}, ci, float(coef[0]), level, method, data.points, chi2_red)
+
+
+def fit_two_terms(y, T, eps, level: float = 0.95) -> FitResult:
+    r"""Fit the additive model of a bound with a discretisation and a score term,
+    :math:`y \approx C_1 T^a + C_2\,\epsilon^b`, by nonlinear least squares on :math:`\log y`.
+
+    Points with :math:`\epsilon = 0` carry the first term alone. The CIs are Wald intervals
+    from the Gauss-Newton covariance :math:`s^2 (J^TJ)^{-1}` with Student's t on m - 4 degrees
+    of freedom (the model is fitted on the log scale, so a constant relative error per
+    point). Returns a :class:`FitResult` with ``exponents = {"T": a, "eps": b}``,
+    ``log_prefactor`` = log C1 and ``extra["log_C2"]``; its ``predict`` is not the model's
+    (it would multiply the terms), use :func:`two_terms_predict`.
+
+    Both terms must matter somewhere on the grid, or the model is not identifiable: a
+    ValueError names the term whose exponent the data cannot place.
+    """
+    yv, Tv, ev = _as_1d(y, "y"), _as_1d(T, "T"), _as_1d(eps, "eps")
+    if not (yv.size == Tv.size == ev.size) or yv.size < 6:
+        raise ValueError(f"y, T and eps must have the same length >= 6, got {yv.size}, {Tv.size}, {ev.size}")
+    if np.any(yv <= 0) or np.any(Tv <= 0) or np.any(ev < 0):
+        raise ValueError("y and T must be > 0 and eps >= 0")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    base = ev == 0
+    if base.sum() < 2 or (~base).sum() < 2:
+        raise ValueError("need at least two points with eps = 0 and two with eps > 0 (both terms must matter)")
+    a0 = float(np.polyfit(np.log(Tv[base]), np.log(yv[base]), 1)[0]) if len(set(Tv[base])) > 1 else -1.0
+    theta0 = np.array([np.log(yv[base]).mean() - a0 * np.log(Tv[base]).mean(), a0, np.log(yv[~base].max()), 1.0])
+
+    def residual(th):
+        first = np.exp(th[0] + th[1] * np.log(Tv))
+        second = np.where(base, 0.0, np.exp(th[2] + th[3] * np.log(np.where(base, 1.0, ev))))
+        return np.log(first + second) - np.log(yv)
+
+    sol = scipy.optimize.least_squares(residual, theta0, method="lm", xtol=1e-14, ftol=1e-14)
+    dof = yv.size - 4
+    s2 = float(sol.fun @ sol.fun) / dof
+    jtj = sol.jac.T @ sol.jac
+    if np.linalg.cond(jtj) > 1e12:
+        raise ValueError("the two-term model is not identifiable on this grid: one term never matters (widen the range of T or eps)")
+    se = np.sqrt(np.diag(s2 * np.linalg.inv(jtj)))
+    q = float(scipy.stats.t.ppf(0.5 + level / 2, dof))
+    th = sol.x
+    ci = {"T": (float(th[1] - q * se[1]), float(th[1] + q * se[1])), "eps": (float(th[3] - q * se[3]), float(th[3] + q * se[3]))}
+    points = [{"T": float(t), "eps": float(e), "y": float(v), "se": None, "floor": None, "used": True} for t, e, v in zip(Tv, ev, yv)]
+    return FitResult({"T": float(th[1]), "eps": float(th[3])}, ci, float(th[0]), level, f"two-term nonlinear least squares on log y (Gauss-Newton covariance, t on {dof} dof)", points, s2, {"log_C2": float(th[2])})
+
+
+def two_terms_predict(fit: FitResult, T, eps) -> np.ndarray:
+    """:math:`C_1 T^a + C_2\epsilon^b` of a :func:`fit_two_terms` result."""
+    log_c2 = fit.extra["log_C2"]
+    T, eps = np.asarray(T, float), np.asarray(eps, float)
+    return np.exp(fit.log_prefactor) * T ** fit.exponents["T"] + np.where(eps > 0, np.exp(log_c2) * np.where(eps > 0, eps, 1.0) ** fit.exponents["eps"], 0.0)
 
 
 def steps_to_eps(T, err, eps: float) -> float:

@@ -36,6 +36,10 @@ class Bound:
         Power k of the log factor in each variable (e.g. log^5 T: {"T": 5}); verdicts widen
         the band of "consistent with the bound (log factors)" by the slope these logs add
         (cmtheory.rates.log_slack); "rate observed" takes the exponent alone.
+    score_exponents : dict
+        The power of each score-error term in the bound: ``eps_score`` (the L2 score error) and
+        ``eps_Jacobi`` (the error of its Jacobian), ``eps_F`` (a consistency model's fitting error); a term the bound does not carry is absent,
+        and ``{"eps_Jacobi": 0.0}`` states that the bound needs no Jacobian accuracy.
     fn : callable
         The bound's value with C = 1 (keyword arguments are the variables and parameters).
     notes : str
@@ -50,6 +54,7 @@ class Bound:
     steps_exponents: dict = field(default_factory=dict)
     notes: str = ""
     log_powers: dict = field(default_factory=dict)
+    score_exponents: dict = field(default_factory=dict)
 
     def __call__(self, **kwargs) -> float:
         """The bound with all constants set to 1."""
@@ -101,6 +106,7 @@ BOUNDS: dict[str, Bound] = {
             {"d": 2.5, "inv_eps": 1.0},
             "T counts discretisation levels (consistency functions trained in sequence). Bounded support, L_f-Lipschitz flow maps.",
             {"T": 5},
+            {"eps_score": 1.0, "eps_F": 1.0},
         ),
         Bound(
             "li_cai_accelerated",
@@ -111,8 +117,10 @@ BOUNDS: dict[str, Bound] = {
             _li_cai,
             {"d": 1.25, "inv_eps": 0.5},
             "The update rule was not retrievable (PAPERS.md): cmtheory's accelerated samplers test the T^-2 principle, one_score_reuse is a reconstruction. "
-            "Its log factors are of unstated power (O~): verdicts assume one power of log T.",
+            "Its log factors are of unstated power (O~): verdicts assume one power of log T. "
+            "It assumes only L2-accurate scores; the score term's form was not retrieved (taken linear, no Jacobian term).",
             {"T": 1},
+            {"eps_score": 1.0, "eps_Jacobi": 0.0},
         ),
         Bound(
             "li_icml2024_ode",
@@ -133,8 +141,10 @@ BOUNDS: dict[str, Bound] = {
             {"T": -3.0, "d": 5.0},
             _heroism,
             {"d": 1 + 2 / 3, "inv_eps": 1 / 3},
-            "Needs T >= C d^2 log^3 T and N = ceil(C log T) refinement rounds; cmtheory runs N = K.",
+            "Needs T >= C d^2 log^3 T and N = ceil(C log T) refinement rounds; cmtheory runs N = K. "
+            "Score terms: C sqrt(d log^4 T) eps_score + C d log^(3/2) T eps_Jacobi.",
             {"T": 8},
+            {"eps_score": 1.0, "eps_Jacobi": 1.0},
         ),
         Bound(
             "li_yan_ddpm",
@@ -144,8 +154,9 @@ BOUNDS: dict[str, Bound] = {
             {"T": -1.0, "d": 1.0},
             _li_yan,
             {"d": 1.0, "inv_eps": 1.0},
-            "Log power unverified (PAPERS.md).",
+            "Log power unverified (PAPERS.md). The score term needs only L2 accuracy (no Jacobian term).",
             {"T": 3},
+            {"eps_score": 1.0, "eps_Jacobi": 0.0},
         ),
         Bound(
             "benton_kl",

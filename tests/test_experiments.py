@@ -204,3 +204,23 @@ def test_ideal_ct_verdicts_keep_observed_rates_apart_from_log_factors(tmp_path):
     assert any("would reach -0.9 at T ~" in n for n in bimodal.notes)
     assert gaussian.verdict == "consistent with the bound (log factors)" and gaussian.regime_verdict() == "asymptotic (local slopes stable)"
     assert gaussian.fit.ci["T"][1] < -0.97
+
+
+def test_score_error_separates_stochastic_from_deterministic_samplers():
+    """Through run() and checks() on a small grid (T = 60, 512 cells): TV grows with eps_J at
+    fixed eps for DDIM and stays flat or falls for DDPM; the eps rows fit in 1/eps against the
+    bounds' -1, and the realised errors are reported."""
+    from experiments import score_error as S
+
+    base = {"cells": 512, "n_mc": 2000}
+    cfgs = [{"kind": "eps", "sampler": s, "T": 60, "eps": e, "eps_J": e, **base} for s in ("ddpm", "ddim") for e in (0.0, 0.04, 0.08, 0.16, 0.32)]
+    cfgs += [{"kind": "eps_J", "sampler": s, "T": 60, "eps": 0.02, "eps_J": 0.02 * w, **base} for s in S.SAMPLERS_SWEPT for w in (1, 4, 8, 16)]
+    cfgs += [{"kind": "joint", "sampler": "ddpm", "T": T, "eps": e, "eps_J": e, **base} for T in (50, 100, 200) for e in (0.0, 0.02, 0.08)]
+    with tempfile.TemporaryDirectory() as tmp:
+        checks = S.checks(_rows(S, cfgs), tmp, "test")
+    ddim_J = next(c for c in checks if c.claim.startswith("Score error: TV vs eps_J, ddim "))
+    ddpm_J = next(c for c in checks if c.claim.startswith("Score error: TV vs eps_J, ddpm "))
+    assert ddim_J.fit.exponents["eps_J"] > 0.4 and ddpm_J.fit.exponents["eps_J"] < 0.2
+    eps_rows = [c for c in checks if c.claim.startswith("Score error: TV vs eps,")]
+    assert len(eps_rows) == 2 and all(c.variable == "inv_eps" and c.bound_exponent == -1.0 for c in eps_rows)
+    assert any("Realised errors" in n for c in eps_rows for n in c.notes)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from cmtheory.rates import REGIMES, VERDICTS, FitResult, assert_rate, asymptotic_regime, fit_power_law, log_slack, steps_to_eps, verdict
+from cmtheory.rates import REGIMES, VERDICTS, FitResult, assert_rate, asymptotic_regime, fit_power_law, fit_two_terms, log_slack, steps_to_eps, two_terms_predict, verdict
 
 T = np.array([50, 100, 200, 400, 800], dtype=float)
 
@@ -248,3 +248,30 @@ def test_regime_refuses_what_it_cannot_test():
         asymptotic_regime(joint, "n")
     with pytest.raises(ValueError, match="tol must be > 0"):
         asymptotic_regime(fit_power_law(3 * T_WIDE**-1.0, T=T_WIDE), tol=0)
+
+
+def test_two_term_fit_recovers_both_terms():
+    """TV = 0.8 T^-1 + 0.3 eps^1.1 on a 4 x 5 grid of (T, eps), eps = 0 included: exact data give
+    the exponents to 1e-8; with 2% log-normal noise, over 200 data sets the 95% CIs of both
+    exponents cover the truth at least 90% of the time (Wald intervals on 16 dof)."""
+    T = np.repeat([50, 100, 200, 400], 5).astype(float)
+    eps = np.tile([0.0, 0.01, 0.02, 0.04, 0.08], 4)
+    y = 0.8 * T**-1.0 + 0.3 * eps**1.1
+    fit = fit_two_terms(y, T, eps)
+    assert fit.exponents["T"] == pytest.approx(-1.0, abs=1e-8) and fit.exponents["eps"] == pytest.approx(1.1, abs=1e-8)
+    np.testing.assert_allclose(two_terms_predict(fit, T, eps), y, rtol=1e-8)
+    rng = np.random.default_rng(0)
+    cover = {"T": 0, "eps": 0}
+    for _ in range(200):
+        f = fit_two_terms(y * np.exp(0.02 * rng.standard_normal(y.size)), T, eps)
+        cover["T"] += f.ci["T"][0] <= -1.0 <= f.ci["T"][1]
+        cover["eps"] += f.ci["eps"][0] <= 1.1 <= f.ci["eps"][1]
+    assert min(cover.values()) >= 180
+
+
+def test_two_term_fit_refuses_a_grid_where_a_term_never_matters():
+    T = np.repeat([50.0, 100.0, 200.0], 3)
+    with pytest.raises(ValueError, match="eps = 0"):
+        fit_two_terms(T**-1.0, T, np.tile([0.01, 0.02, 0.04], 3))
+    with pytest.raises(ValueError, match="same length"):
+        fit_two_terms([1.0, 2.0], [1.0, 2.0], [0.0, 0.1])
