@@ -282,8 +282,15 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     axes[1, 0].set(xlabel="d", ylabel="TV", title=f"product target, T = {T_FIX} (sqrt(d) by construction)")
     out += _mc_checks(df, cfg, axes[1, 1])
     axes[1, 2].set(xlabel="T (steps)", ylabel="TV(Y_{T/8}, q_{T/8})", title="li_icml2024_ode: where the order is lost")
-    for ax in (axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2]):
-        ax.legend(fontsize=6)
+    # legends where the panels have no data: the product panel's curves rise to the right, the
+    # Monte Carlo and cost panels' fall to the right
+    axes[0, 2].legend(fontsize=6, loc="lower left")
+    axes[1, 0].legend(fontsize=5, loc="upper left", ncol=2)
+    handles, labels = axes[1, 1].get_legend_handles_labels()  # the samplers only: their slopes are in paper_checks.md
+    named = [(h, lab) for h, lab in zip(handles, labels) if not lab.startswith(("fit slope", "bound slope"))]
+    if named:
+        axes[1, 1].legend(*zip(*named), fontsize=6, loc="lower left")
+    axes[1, 2].legend(fontsize=6, loc="upper right")
     save_figure(fig, figures_dir, NAME)
     return out
 
