@@ -4,6 +4,8 @@
   model predicts epsilon, ``step`` looks up alphas_cumprod, forms the x0 prediction and the
   posterior mean coefficients every step (here from the exact score, epsilon = -sigma s).
 * ``numpy_ddpm``: the same chain as cmtheory's ddpm, with numpy arrays and a numpy score.
+* ``pot_sinkhorn_w2``: the debiased Sinkhorn estimate as cmtheory computed it before GeomLoss
+  (POT's log-domain solver on its torch backend, marginal tolerance 1e-6).
 """
 
 from __future__ import annotations
@@ -68,3 +70,12 @@ def numpy_ddpm(w, mu, c, betas, y, rng):
         s = numpy_isotropic_score(y, w, mu, c, np.sqrt(abar[t]), np.sqrt(1 - abar[t]))
         y = (y + b * s) / np.sqrt(1 - b) + np.sqrt(b) * rng.standard_normal(y.shape, dtype=y.dtype)
     return y
+
+
+def pot_sinkhorn_w2(x: np.ndarray, y: np.ndarray, reg: float) -> float:
+    """sqrt of POT's debiased Sinkhorn divergence (linear term <P, M>, squared Euclidean cost)."""
+    import ot
+
+    s = ot.bregman.empirical_sinkhorn_divergence(torch.from_numpy(x), torch.from_numpy(y), reg, stopThr=1e-6,
+                                                 numIterMax=20_000, method="sinkhorn_log", warn=False)
+    return float(s) ** 0.5

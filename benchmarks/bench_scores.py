@@ -2,8 +2,9 @@
 
 The isotropic GMM score at (n, d, K) is two (n x d) @ (d x K)-sized matmuls (x mu^T and
 r mu) plus O(nK + nd) elementwise work; its time is reported next to those two matmuls
-timed in the same process (issue target: within 3x), and as achieved FLOP/s against the
-matmul rate. Run: python benchmarks/bench_scores.py [--device cuda] [--n 65536]
+timed in the same process, as achieved FLOP/s against the matmul rate, and against its
+roofline: the two matmuls plus the bytes it must move (read x, write the score, write and
+read the (n, K) responsibilities once) at the memory bandwidth measured in the same run. Run: python benchmarks/bench_scores.py [--device cuda] [--n 65536]
 """
 
 from __future__ import annotations
@@ -26,6 +27,28 @@ def gmm(kind: str, d: int, K: int, g: torch.Generator) -> GaussianMixture:
         A = torch.randn(K, d, d, generator=g, dtype=torch.float64) / d**0.5
         covs = A @ A.transpose(1, 2) + 0.5 * torch.eye(d, dtype=torch.float64)
     return GaussianMixture(torch.full((K,), 1.0 / K, dtype=torch.float64), mu, covs)
+
+
+def bandwidth(device: str) -> float:
+    """Measured memory bandwidth in bytes/s: a 256 MiB copy (read + write) into a preallocated buffer."""
+    src = torch.rand(2**26, device=device)
+    dst = torch.empty_like(src)
+    return 2 * src.numel() * src.element_size() / timeit(lambda: dst.copy_(src))
+
+
+def roofline(n: int, d: int, K: int, t_mm: float, bw: float, itemsize: int = 4) -> float:
+    """Time of the two matmuls plus (x read + score written + responsibilities written and read) / bandwidth."""
+    return t_mm + itemsize * (2 * n * d + 2 * n * K) / bw
+
+
+def compiled_score_time(target, x):
+    """(time, max abs difference to eager) of torch.compile(target.score), or (None, the error)."""
+    try:
+        fn = torch.compile(target.score)
+        diff = float((fn(x, 0.8, 0.6) - target.score(x, 0.8, 0.6)).abs().max())
+        return timeit(lambda: fn(x, 0.8, 0.6), repeats=3), diff
+    except Exception as err:  # inductor needs a working C++ toolchain and may reject a graph: record why
+        return None, f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
 
 
 def score_rows(n: int, d: int, K: int, device: str, dtype=torch.float32):

@@ -33,3 +33,29 @@ def test_scheduler_step_mean_is_the_ddpm_mean():
         expected = ref + (1 - float(s.alphas_cumprod[t - 1] / s.alphas_cumprod[t - 2])) ** 0.5 * noise
         # 1e-5: the scheduler keeps its betas in float32, as diffusers does
         torch.testing.assert_close(prev, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_pot_sinkhorn_baseline_tracks_the_geomloss_estimate():
+    """Both estimate W2 of the same clouds at reg = 0.5; they differ by design (POT keeps the linear
+    term only), by less than 5% here where W2 ~ 2."""
+    from benchmarks.baselines import pot_sinkhorn_w2
+    from cmtheory.metrics import sinkhorn_divergence
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2)) + [2.0, 0.0]
+    assert abs(pot_sinkhorn_w2(x, y, 0.5) - sinkhorn_divergence(x, y, 0.5) ** 0.5) < 0.05 * 2.0
+
+
+def test_draws_per_step_counts_each_samplers_gaussian_draws():
+    from benchmarks.run_all import draws_per_step
+    from cmtheory.samplers import SAMPLERS
+
+    assert draws_per_step(SAMPLERS["ddpm"], GMM) == 1
+    assert draws_per_step(SAMPLERS["ddim"], GMM) == 0
+    assert draws_per_step(SAMPLERS["li_icml2024"], GMM) == 2
+
+
+def test_roofline_adds_the_bytes_at_the_bandwidth():
+    from benchmarks.bench_scores import roofline
+
+    assert roofline(10, 4, 2, t_mm=1.0, bw=4 * (2 * 10 * 4 + 2 * 10 * 2)) == 2.0

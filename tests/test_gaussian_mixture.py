@@ -109,3 +109,19 @@ def test_ring_mixture_moments():
     torch.testing.assert_close(t.covariance(), (2.0**2 / 2 + 0.04) * torch.eye(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="radius"):
         ring_mixture(8, -1.0)
+
+
+def test_responsibilities_form_no_subnormal_numbers_and_match_softmax():
+    """Far-apart components in float32 push most responsibilities below the smallest normal float;
+    they come out as exact zeros (never subnormal), rows sum to 1, and the rest equals the float64
+    softmax to float32 round-off (1e-6 absolute)."""
+    g = torch.Generator().manual_seed(0)
+    gmm = GaussianMixture(torch.full((16,), 1 / 16), 6 * torch.randn(16, 8, generator=g, dtype=torch.float64), torch.full((16,), 0.3))
+    x = gmm.sample(2000, g).float()
+    r = gmm.responsibilities(x, 1.0, 0.1)
+    tiny = torch.finfo(torch.float32).tiny
+    assert ((r == 0) | (r >= tiny)).all()
+    assert (r == 0).float().mean() > 0.5
+    ref = gmm.responsibilities(x.double(), 1.0, 0.1)
+    assert (r.double() - ref).abs().max() < 1e-6
+    assert torch.allclose(r.sum(1), torch.ones(2000), atol=1e-6)
