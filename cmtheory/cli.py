@@ -31,9 +31,9 @@ DEPARTURES = """
 ## Departures from the papers (all checks)
 
 - Li & Cai's accelerated update rule was not retrievable: the exact-covariance and Hessian-free
-  samplers test the principle of PAPERS.md (exact mean and covariance to O(beta^3) give TV ~ T^-2);
+  samplers test the principle of docs/papers.md (exact mean and covariance to O(beta^3) give TV ~ T^-2);
   `one_score_reuse` is a reconstruction. The ICML 2024 samplers of Li et al. (stochastic and
-  deterministic) and HEROISM follow their published rules (PAPERS.md section E); HEROISM runs
+  deterministic) and HEROISM follow their published rules (docs/papers.md section E); HEROISM runs
   N = K refinement rounds where its theorem takes N ~ log T.
 - Bounds are upper bounds with unknown constants and log factors: "rate observed" is kept for a
   CI that contains the bound's exponent itself, "consistent with the bound (log factors)" for one
@@ -48,7 +48,7 @@ DEPARTURES = """
 - C: Dou et al. analyse training that minimises W1 between pushforwards; here the model is
   consistency distillation from the empirical measure's exact smoothed score (their
   "isolation" setting), with the same training budget for every n.
-- D: sCM's 2-step intermediate time t = 1.1 is unverified (PAPERS.md); sigma_d = 0.5 with the
+- D: sCM's 2-step intermediate time t = 1.1 is unverified (docs/papers.md); sigma_d = 0.5 with the
   data scaled to that standard deviation; the adaptive weight is linear in the time embedding.
 """
 

@@ -1,4 +1,4 @@
-r"""The papers' bounds as functions, with their exponents and citations (see ../shared/PAPERS.md).
+r"""The papers' bounds as functions, with their exponents and citations (see docs/papers.md).
 
 Each bound is an upper bound with unknown constants and log factors; ``exponents`` gives
 the power of each variable with the logs dropped (what a rate fit is compared with), and
@@ -116,7 +116,7 @@ BOUNDS: dict[str, Bound] = {
             {"T": -2.0, "d": 2.5},
             _li_cai,
             {"d": 1.25, "inv_eps": 0.5},
-            "The update rule was not retrievable (PAPERS.md): cmtheory's accelerated samplers test the T^-2 principle, one_score_reuse is a reconstruction. "
+            "The update rule was not retrievable (docs/papers.md): cmtheory's accelerated samplers test the T^-2 principle, one_score_reuse is a reconstruction. "
             "Its log factors are of unstated power (O~): verdicts assume one power of log T. "
             "It assumes only L2-accurate scores; the score term's form was not retrieved (taken linear, no Jacobian term).",
             {"T": 1},
@@ -130,7 +130,7 @@ BOUNDS: dict[str, Bound] = {
             {"T": -2.0, "d": 6.0},
             _li_icml2024_ode,
             {"d": 3.0, "inv_eps": 0.5},
-            "Theorem text not retrieved (PAPERS.md): the rate is as believed, its log power too.",
+            "Theorem text not retrieved (docs/papers.md): the rate is as believed, its log power too.",
             {"T": 6},
         ),
         Bound(
@@ -154,7 +154,7 @@ BOUNDS: dict[str, Bound] = {
             {"T": -1.0, "d": 1.0},
             _li_yan,
             {"d": 1.0, "inv_eps": 1.0},
-            "Log power unverified (PAPERS.md). The score term needs only L2 accuracy (no Jacobian term).",
+            "Log power unverified (docs/papers.md). The score term needs only L2 accuracy (no Jacobian term).",
             {"T": 3},
             {"eps_score": 1.0, "eps_Jacobi": 0.0},
         ),

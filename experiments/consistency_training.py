@@ -4,7 +4,7 @@ The ideal recursion (zero learning error, cmtheory.consistency.ideal) isolates t
 discretisation error of the one-step sampler f_T(X_T) against X_1: W2 as a function of T,
 for a 1-D Gaussian (closed form) and a bimodal mixture (grid quadrature), extended to d
 dimensions as product targets (W2 multiplies by sqrt(d) exactly). Schedule: linear VP,
-beta 0.1..40 (PAPERS.md).
+beta 0.1..40 (docs/papers.md).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     b = BOUNDS["li_huang_wei_ct"]
     cfg = f"profile {profile}; linear VP beta 0.1..40; output f_T(X_T), X_T ~ N(0, I), against X_1"
     out = []
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
     for i, name in enumerate(TARGETS):
         sub = df[(df["target"] == name) & (df["metric"] == "w2") & (df["d"] == 1)].sort_values("T")
         T, v = sub["T"].to_numpy(float), sub["value"].to_numpy(float)

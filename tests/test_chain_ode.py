@@ -1,5 +1,5 @@
 """Deterministic samplers on the VP chain: their weights against independent integrals, their
-score counts, and their exact-law orders in T (PAPERS.md section E)."""
+score counts, and their exact-law orders in T (docs/papers.md section E)."""
 
 import math
 

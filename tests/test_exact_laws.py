@@ -1,5 +1,5 @@
 """Exact laws of sampler outputs: the grid engine against closed forms, and the T-rates of
-PAPERS.md section E measured on exact laws (no Monte Carlo)."""
+docs/papers.md section E measured on exact laws (no Monte Carlo)."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Ideal consistency training: the recursion against independent computations, and the
-T^-1 rate of PAPERS.md section A on a Gaussian target."""
+T^-1 rate of docs/papers.md section A on a Gaussian target."""
 
 
 import numpy as np

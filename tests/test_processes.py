@@ -39,7 +39,7 @@ def test_theory_schedule_definition_and_endpoint():
     assert sched.beta(1) == pytest.approx(T**-2)
     for t in (1, 10, 200, 399):
         assert sched.beta(t + 1) == pytest.approx(rate * min(T**-2 * (1 + rate) ** t, 1))
-    assert float(sched.abar[-1]) < T**-4  # PAPERS.md: about T^-5
+    assert float(sched.abar[-1]) < T**-4  # docs/papers.md: about T^-5
 
 
 def test_linear_and_cosine_schedules():

@@ -1,4 +1,4 @@
-r"""Ideal consistency training (zero learning error), Li, Huang & Wei 2024 (PAPERS.md section A).
+r"""Ideal consistency training (zero learning error), Li, Huang & Wei 2024 (docs/papers.md section A).
 
 The population minimiser of the consistency-training loss with the same noise Z in both
 terms is, with :math:`f_1 = \mathrm{id}`,

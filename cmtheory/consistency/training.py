@@ -444,7 +444,7 @@ def train_scm(
 def scm_sample(model: TrigFlowConsistency, n: int, steps: int = 1, generator: torch.Generator | None = None, t_max: float | None = None, t_mid: float = 1.1) -> torch.Tensor:
     r"""sCM sampling: :math:`x = f(z, t_{max})`, :math:`z \sim N(0, \sigma_d^2 I)`,
     :math:`t_{max} = \arctan(80/\sigma_d)`; with ``steps=2``, then
-    :math:`x = f(\cos t_{mid}\,x + \sin t_{mid}\,z', t_{mid})` (:math:`t_{mid} = 1.1`, PAPERS.md D, unverified)."""
+    :math:`x = f(\cos t_{mid}\,x + \sin t_{mid}\,z', t_{mid})` (:math:`t_{mid} = 1.1`, docs/papers.md D, unverified)."""
     check_positive_int(n, "n")
     if steps not in (1, 2):
         raise ValueError(f"steps must be 1 or 2, got {steps!r}")

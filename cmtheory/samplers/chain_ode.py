@@ -1,4 +1,4 @@
-r"""Deterministic samplers on the discrete VP chain (PAPERS.md, section E).
+r"""Deterministic samplers on the discrete VP chain (docs/papers.md, section E).
 
 They share the stochastic samplers' signature without the generator,
 ``sampler(score, schedule, y, *, t_stop=0, callback=None, return_trajectory=False, progress=False)``:
@@ -122,7 +122,7 @@ def heroism(score: ScoreFn, schedule: DiscreteVP, y, K: int = 3, N: int | None =
     evaluated in every round, as published). This integrates
     :math:`d(x/\sqrt{1-\tau}) = -\tfrac12(1-\tau)^{-3/2}s_\tau(x)\,d\tau` with the integrand
     interpolated at degree K-1; the printed eq. 14 omits the 1/2 that eq. 10 implies
-    (PAPERS.md). Each round gains one order in the step, so the default ``N = K`` makes the
+    (docs/papers.md). Each round gains one order in the step, so the default ``N = K`` makes the
     local error :math:`O(\Delta\tau^{K+1})`; the paper's theory takes :math:`N \sim \log T`.
     The theorem's rate is :math:`TV \lesssim d^2 (d \log^2 T / T)^K \log^2 T`.
     """

@@ -71,8 +71,8 @@ class SamplerSpec:
 
 SAMPLERS: dict[str, SamplerSpec] = {
     "ddpm": SamplerSpec(ddpm, "stochastic", 1, 1, False, "Ho et al. 2020; the sampler of Li & Yan 2024 (arXiv 2409.18959), TV <~ d log^3 T / T"),
-    "exact_covariance": SamplerSpec(exact_covariance, "stochastic", 2, 1, True, "cmtheory's T^-2 principle (PAPERS.md, section E): exact mean and covariance to O(beta^3); a stand-in for Li & Cai 2024, whose rule is not public"),
-    "hessian_free": SamplerSpec(hessian_free, "stochastic", 2, 3, False, "the exact-covariance step with H z from a symmetric score difference (PAPERS.md, section E)"),
+    "exact_covariance": SamplerSpec(exact_covariance, "stochastic", 2, 1, True, "cmtheory's T^-2 principle (docs/papers.md, section E): exact mean and covariance to O(beta^3); a stand-in for Li & Cai 2024, whose rule is not public"),
+    "hessian_free": SamplerSpec(hessian_free, "stochastic", 2, 3, False, "the exact-covariance step with H z from a symmetric score difference (docs/papers.md, section E)"),
     "one_score_reuse": SamplerSpec(one_score_reuse, "stochastic", 1, 1, False, "a reconstruction in the spirit of Li & Cai 2024 (arXiv 2410.23285); its forward difference shifts the mean by O(beta^2) per step, so first order"),
     "li_icml2024": SamplerSpec(li_icml2024, "stochastic", 1, 1, False, "Li, Huang, Efimov, Wei, Chi & Chen, ICML 2024 (arXiv 2403.03852), the authors' code; they claim TV O(1/T)"),
     "ddim": SamplerSpec(on_vp_chain(ddim), "deterministic", 1, 1, False, "Song, Meng & Ermon 2021"),

@@ -1,4 +1,4 @@
-r"""Stochastic samplers on the discrete VP chain (PAPERS.md, section E).
+r"""Stochastic samplers on the discrete VP chain (docs/papers.md, section E).
 
 All share one signature, ``sampler(score, schedule, y, generator=None, *, t_stop=0,
 callback=None, return_trajectory=False, progress=False)``: ``y`` is :math:`Y_T` (usually
@@ -10,7 +10,7 @@ N(0, I)), the loop runs t = T, ..., t_stop + 1 and returns :math:`Y_{t_{stop}}`.
 * exact-covariance second-order step: the same mean, noise
   :math:`\sqrt{\beta_t/\alpha_t}\,(Z + \tfrac{\beta_t}{2} \nabla^2\log q_t(Y_t) Z)`, whose
   covariance :math:`\tfrac{\beta_t}{\alpha_t}(I + \beta_t H)` matches the true reverse
-  transition to :math:`O(\beta^3)` (PAPERS.md, Tweedie moments);
+  transition to :math:`O(\beta^3)` (docs/papers.md, Tweedie moments);
 * Hessian-free: the same with :math:`HZ \approx [s_t(Y_t + hZ) - s_t(Y_t - hZ)]/(2h)`;
 * one score per step, reusing the previous score (a reconstruction of Li & Cai 2024);
 * the accelerated SDE sampler of Li et al., ICML 2024 (the authors' published rule).
@@ -157,7 +157,7 @@ def ddpm(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, variance="b
 
 
 def exact_covariance(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, y, generator=None, **kw):
-    r"""Exact-covariance second-order sampler (PAPERS.md section E, the T^-2 principle).
+    r"""Exact-covariance second-order sampler (docs/papers.md section E, the T^-2 principle).
 
     :math:`Y_{t-1} = (Y_t + \beta_t s_t(Y_t))/\sqrt{\alpha_t} + \sqrt{\beta_t/\alpha_t}\,(Z + \tfrac{\beta_t}{2} H_t(Y_t) Z)`:
     one score and one Hessian-vector product per step.
@@ -174,7 +174,7 @@ def hessian_free(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
         Y_{t-1} = \frac{Y_t + \beta_t s_t(Y_t)}{\sqrt{\alpha_t}} + c_t\Big(Z + \frac{\beta_t}{2}
         \frac{s_t(Y_t + c_t Z) - s_t(Y_t - c_t Z)}{2 c_t}\Big), \quad c_t = \sqrt{\beta_t/\alpha_t}.
 
-    The symmetric difference is odd in Z, so it shifts no mean (PAPERS.md trap (i)); it equals
+    The symmetric difference is odd in Z, so it shifts no mean (docs/papers.md trap (i)); it equals
     :math:`HZ + O(c_t^2)`, an :math:`O(\beta^3)` covariance error.
     """
 
@@ -191,7 +191,7 @@ def hessian_free(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
 def one_score_reuse(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, clip: float = 10.0, **kw):
     r"""One score per step, reusing the previous one (reconstruction of Li & Cai 2024).
 
-    Li & Cai's exact update rule was not available (PAPERS.md: unverified); this is a
+    Li & Cai's exact update rule was not available (docs/papers.md: unverified); this is a
     reconstruction in the spirit of the public description (randomness, a momentum-like
     second-order correction from earlier evaluations, clipping). At step t, with
     :math:`Y_t = m_{t+1} + c_{t+1}Z_{t+1}` the previous step's mean plus noise, the one new
@@ -210,7 +210,7 @@ def one_score_reuse(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, 
               Y_{t-1} = (Y_t + \beta_t s_t)/\sqrt{\alpha_t} + c_t Z_t.
 
     Known departure from a T^-2 scheme: the forward difference is not odd in Z, so the
-    correction carries a mean shift :math:`\tfrac{\beta^2}{4}\Delta s` per step (PAPERS.md
+    correction carries a mean shift :math:`\tfrac{\beta^2}{4}\Delta s` per step (docs/papers.md
     trap (i)); the measured rate is reported, not assumed. The last step's correction
     (which would need an extra evaluation) is not applied.
     """
@@ -258,7 +258,7 @@ def li_icml2024_transitions(score: ScoreFn, schedule: DiscreteVP, t: int, first_
 
 def li_icml2024(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, first_noise: str = "readme", **kw):
     r"""Accelerated SDE sampler of Li, Huang, Efimov, Wei, Chi & Chen (ICML 2024), the published
-    rule (the authors' code, TimofeyEfimov/AcceleratedDiffusionSamplers; PAPERS.md section E):
+    rule (the authors' code, TimofeyEfimov/AcceleratedDiffusionSamplers; docs/papers.md section E):
 
     .. math:: Y^+ = Y_t + c_t\,Z,\qquad
               Y_{t-1} = (Y^+ + \beta_t s_t(Y^+))/\sqrt{\alpha_t} + \sqrt{\beta_t/2}\,Z',
@@ -266,7 +266,7 @@ def li_icml2024(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, firs
     :math:`c_t = \sqrt{\beta_t/2}` as in their README (default) or :math:`\sqrt{\alpha_t\beta_t/2}`
     as in their code (``first_noise="code"``); one score per step. The authors claim TV = O(1/T)
     against their O(1/sqrt T) for DDPM; the score at a randomly perturbed point shifts the mean by
-    :math:`O(\beta^2)` per step (PAPERS.md trap (i)), so it is first order in T like DDPM.
+    :math:`O(\beta^2)` per step (docs/papers.md trap (i)), so it is first order in T like DDPM.
     """
 
     def step(t, yy, generator):
