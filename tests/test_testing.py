@@ -1,0 +1,84 @@
+"""cmtheory.testing: the exact TV rate against the rates measured in test_exact_laws, and the pytest
+plugin used the way a user's suite uses it (pytester runs a copied example test)."""
+
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+
+from cmtheory.targets import GaussianMixture
+from cmtheory.testing import assert_rate, exact_tv_rate, mixture_span
+
+pytest_plugins = ["pytester"]
+
+GMM = GaussianMixture([0.4, 0.6], [[-1.0], [1.0]], [0.25, 0.16])
+
+USER_TEST = '''
+import numpy as np
+import torch
+from cmtheory.testing import assert_rate
+
+
+def test_ddpm_is_first_order(cmtheory_gmm_1d, cmtheory_exact_tv_rate):
+    fit = cmtheory_exact_tv_rate("ddpm", cmtheory_gmm_1d, Ts=[50, 100, 200])
+    assert_rate(fit, "T", -1.0, tol=0.05)
+
+
+def test_seeded_fixtures(cmtheory_seed, cmtheory_generator, cmtheory_rng):
+    assert torch.equal(torch.randn(3, generator=cmtheory_generator), torch.randn(3, generator=torch.Generator().manual_seed(cmtheory_seed)))
+    assert np.array_equal(cmtheory_rng.normal(size=3), np.random.default_rng(cmtheory_seed).normal(size=3))
+
+
+def test_gaussian_factory(cmtheory_gaussian):
+    target = cmtheory_gaussian(3)
+    assert target.d == 3 and target.sample(4, generator=torch.Generator().manual_seed(0)).shape == (4, 3)
+'''
+
+
+def test_plugin_is_registered_under_pytest11():
+    assert "cmtheory.testing.plugin" in {e.value for e in entry_points(group="pytest11")}
+
+
+def test_a_users_rate_test_passes_with_the_plugin_fixtures(pytester):
+    pytester.makepyfile(test_user=USER_TEST)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
+def test_the_seed_option_reaches_the_fixtures(pytester):
+    pytester.makepyfile(test_seed="def test_seed(cmtheory_seed):\n    assert cmtheory_seed == 7\n")
+    pytester.runpytest("--cmtheory-seed", "7").assert_outcomes(passed=1)
+
+
+def test_a_wrong_expected_rate_fails_with_the_fit_in_the_message(pytester):
+    pytester.makepyfile(test_wrong=USER_TEST.replace('"T", -1.0, tol=0.05', '"T", -2.0, tol=0.05'))
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*rate of T: measured T: -1.0*", "*expected -2.000*"])
+
+
+def test_exact_tv_rate_is_first_order_for_ddpm_and_reports_its_points():
+    """DDPM's exact-law TV slope on this mixture is -1.00 (test_exact_laws: [-1.15, -0.85] over
+    T = 50..400); the grid error is the SE, so the CI is narrow (width < 0.2)."""
+    fit = exact_tv_rate("ddpm", GMM, [50, 100, 200])
+    assert_rate(fit, "T", -1.0, tol=0.05)
+    lo, hi = fit.ci["T"]
+    assert hi - lo < 0.2 and len(fit.points) == 3
+
+
+def test_mixture_span_covers_the_components_and_the_start():
+    lo, hi = mixture_span(GMM)
+    assert lo == -8.0 and hi == 8.0
+    lo, hi = mixture_span(GaussianMixture([1.0], [[20.0]], [4.0]))
+    assert (lo, hi) == (-8.0, 36.0)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"Ts": [50]}, "Ts must hold"), ({"Ts": [50, 100], "cells": 8}, "cells must be"), ({"Ts": [50, 100], "target": GaussianMixture([1.0], [[0.0, 0.0]], [1.0])}, "1-D GaussianMixture")])
+def test_exact_tv_rate_refuses_bad_input(kwargs, match):
+    args = {"sampler": "ddpm", "target": GMM, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        exact_tv_rate(**args)
+
+
+def test_mixture_span_is_symmetric_in_a_symmetric_target():
+    lo, hi = mixture_span(GaussianMixture([0.5, 0.5], [[-3.0], [3.0]], [1.0, 1.0]), n_std=5)
+    assert np.isclose(lo, -hi) and hi == 8.0
