@@ -367,7 +367,7 @@ def fit_two_terms(y, T, eps, level: float = 0.95) -> FitResult:
 
 
 def two_terms_predict(fit: FitResult, T, eps) -> np.ndarray:
-    """:math:`C_1 T^a + C_2\epsilon^b` of a :func:`fit_two_terms` result."""
+    r""":math:`C_1 T^a + C_2\epsilon^b` of a :func:`fit_two_terms` result."""
     log_c2 = fit.extra["log_C2"]
     T, eps = np.asarray(T, float), np.asarray(eps, float)
     return np.exp(fit.log_prefactor) * T ** fit.exponents["T"] + np.where(eps > 0, np.exp(log_c2) * np.where(eps > 0, eps, 1.0) ** fit.exponents["eps"], 0.0)

@@ -14,12 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
-plt.rcParams["figure.constrained_layout.use"] = True  # panels' labels never run into each other
-
 from cmtheory._io import write_atomic  # noqa: E402
 from cmtheory.rates import REGIMES, VERDICTS, FitResult, Regime, asymptotic_regime  # noqa: E402
 
-__all__ = ["Check", "plt", "rate_axes", "local_slopes_inset", "design_ticks", "regime_of", "save_figure", "checks_markdown", "glossary_markdown", "REGIME_VARIABLES"]
+__all__ = ["Check", "plt", "rate_axes", "local_slopes_inset", "design_ticks", "regime_of", "save_figure", "text_overlaps", "checks_markdown", "glossary_markdown", "REGIME_VARIABLES"]
 
 #: Variables over whose range a rate is asymptotic or not (the step count, the sample size);
 #: every fit in one of them gets the drift diagnostic. Dimension exponents do not.
@@ -136,6 +134,51 @@ def local_slopes_inset(ax, regime: Regime, bound_exponent: float | None = None, 
         strip.plot([a, b], [s, s], "-", color=color, lw=1.5)
     if bound_exponent is not None:
         strip.axhline(bound_exponent, color=color, ls=":", lw=0.8)
+
+
+def text_overlaps(fig, min_px: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of text labels that overlap on the rendered figure.
+
+    The figure is drawn once (so that constrained layout and the tick locators have run) with
+    :meth:`matplotlib.text.Text.draw` recording the window extent of every non-empty text it
+    actually draws: tick labels, axis labels, titles, legend entries, annotations. Two labels
+    overlap when their boxes intersect by more than ``min_px`` pixels in both directions.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, as it will be saved.
+    min_px : float
+        Intersection, in pixels at the figure's dpi, below which touching boxes do not count.
+
+    Returns
+    -------
+    list of (str, str)
+        The overlapping pairs' texts; empty when no two labels collide.
+    """
+    from matplotlib.text import Text
+
+    drawn = []
+    draw = Text.draw
+
+    def recording_draw(self, renderer):
+        draw(self, renderer)
+        if self.get_visible() and self.get_text().strip():
+            drawn.append((self.get_text(), self.get_window_extent(renderer)))
+
+    Text.draw = recording_draw
+    try:
+        fig.canvas.draw()
+    finally:
+        Text.draw = draw
+    pairs = []
+    for i, (a, ba) in enumerate(drawn):
+        for b, bb in drawn[i + 1:]:
+            dx = min(ba.x1, bb.x1) - max(ba.x0, bb.x0)
+            dy = min(ba.y1, bb.y1) - max(ba.y0, bb.y0)
+            if dx > min_px and dy > min_px:
+                pairs.append((a, b))
+    return pairs
 
 
 def save_figure(fig, figures_dir: str | Path, name: str) -> str:

@@ -72,7 +72,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
 
 def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     out = []
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
     it_main = max(PROFILES[profile]["iterations"]) if profile in PROFILES else int(df["iterations"].max())
     for name in TARGETS:
         sub = df[df["target"] == name]

@@ -64,7 +64,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
 
 def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     cite = "Li & Yan 2024, Adapting to unknown low-dimensional structures in score-based diffusion models (O(k/T))"
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
     out = []
     for j, var in enumerate(("posterior", "beta")):
         tv = df[(df["metric"] == "tv") & (df["variance"] == var)]
@@ -74,7 +74,6 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
             axes[j].loglog(s["d"], s["value"], "o-", color=f"C{i}", label=f"k={k}")
         axes[j].set(xlabel="ambient d", ylabel=f"TV(output, X_1) at T={Tmax}", title=f"DDPM, variance {var}")
         design_ticks(axes[j], tv["d"].unique())
-        axes[j].legend(fontsize=7)
         cfg = f"profile {profile}; Gaussian on a k-dim subspace; DDPM with exact score, reverse variance '{var}'; exact output law at t=1 vs X_1; k in {sorted(int(v) for v in tv['k'].unique())}, d in {sorted(int(v) for v in tv['d'].unique())}, T in {sorted(int(v) for v in tv['T'].unique())}"
         dep = "linear VP schedule, not the paper's coefficient design"
         if var == "beta":
@@ -92,6 +91,8 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
             slack = log_slack(fit, "T", 3) if v == "T" else 0.0  # Li & Yan carry log^3 T
             out.append(Check(f"Manifold: TV vs {label} (DDPM, variance {var})", cite, "O(k/T)", v, e, fit, verdict(fit, v, e, slack), "figures/manifold.png", cfg, dep, notes))
         _plot_T(axes[2], tv, out[-1])
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), fontsize=8, title="intrinsic dimension (same colours in every panel)", title_fontsize=8)
     save_figure(fig, figures_dir, NAME)
     return out
 
@@ -104,6 +105,5 @@ def _plot_T(ax, tv: pd.DataFrame, check: Check) -> None:
         ax.loglog(s["T"], s["value"], "o-", color=f"C{i}", label=f"k={k}")
     ax.set(xlabel="T (steps)", ylabel="TV(output, X_1)", title=f"DDPM, variance posterior, d = {d}")
     design_ticks(ax, tv["T"].unique())
-    ax.legend(fontsize=7)
     if check.regime is not None:
         local_slopes_inset(ax, check.regime, check.bound_exponent, "k")

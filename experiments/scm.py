@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from cmtheory.consistency import block_means, scm_sample, train_scm
 from cmtheory.report import Check, plt, save_figure
@@ -118,21 +119,30 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
 
 
 def _figure(df, runs, figures_dir):
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
-    lab = [f"{m}/{v}/{f}" for m, v, f in zip(runs["mode"], runs["variant"], runs["frequencies"])]
-    x = np.arange(len(runs))
-    axes[0].bar(x - 0.2, runs["w2_1"].replace(np.inf, np.nan), 0.4, label="1 step")
-    axes[0].bar(x + 0.2, runs["w2_2"].replace(np.inf, np.nan), 0.4, label="2 steps")
+    """Sample quality per variant (every seed a point, the mean with a 95% t interval beside it, the
+    W2 estimator's target-vs-target floor shaded), the tangent norms and the loss curves."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
+    groups = list(runs.groupby(["mode", "variant", "frequencies"], sort=True))
+    for j, (steps, column, c) in enumerate([(1, "w2_1", "C0"), (2, "w2_2", "C1")]):
+        for i, (_, g) in enumerate(groups):
+            v = g[column].replace(np.inf, np.nan).dropna()
+            x = i + (j - 0.5) * 0.3
+            axes[0].plot(np.full(len(v), x), v, ".", color=c, alpha=0.5, ms=5)
+            if len(v) > 1:
+                half = stats.t.ppf(0.975, len(v) - 1) * v.sem()
+                axes[0].errorbar(x + 0.08, v.mean(), yerr=half, fmt="_", color=c, ms=10, capsize=3, label=f"{steps} step{'s' * (steps > 1)}: seeds, mean with 95% CI" if i == 0 else None)
+    floor = df.loc[df["metric"] == "w2_1_step", "floor"].astype(float)
+    axes[0].axhspan(0, floor.mean(), color="0.85", label=f"estimator floor (target vs target), {floor.mean():.3f}")
     axes[0].axhline(runs["heun"].mean(), color="k", ls="--", lw=1, label="Heun, 64 steps")
-    axes[0].set(yscale="log", ylabel="W2 to target", title="sample quality (missing bar: diverged)")
-    axes[0].set_xticks(x, lab, rotation=70, fontsize=6)
+    axes[0].set_xticks(range(len(groups)), [f"{m}\n{v.replace('no_', 'no ')}\n{f} sin." for (m, v, f), _ in groups], fontsize=7)
+    axes[0].set(ylabel="W2 to target", title="sample quality per variant (missing point: diverged)", ylim=(0, None))
     for (mode, variant, freq), g in df[df["metric"] == "tangent_norm"].groupby(["mode", "variant", "frequencies"]):
         c = g.groupby("iteration")["value"].mean()
         axes[1].plot(c.index, c.values, ls="-" if freq == 2 else "--", lw=1, label=f"{mode}/{variant}/{freq}")
         loss = df[(df["metric"] == "loss") & (df["mode"] == mode) & (df["variant"] == variant) & (df["frequencies"] == freq)].groupby("iteration")["value"].mean()
         axes[2].plot(loss.index, loss.values, ls="-" if freq == 2 else "--", lw=1, label=f"{mode}/{variant}/{freq}")
-    axes[1].set(yscale="log", xlabel="iteration", ylabel="mean ||g|| before normalisation", title="tangent norm")
-    axes[2].set(yscale="symlog", xlabel="iteration", ylabel="weighted loss", title="loss curves")
+    axes[1].set(yscale="log", xlabel="iteration", ylabel="mean ||g|| before normalisation (mean over seeds)", title="tangent norm")
+    axes[2].set(xlabel="iteration", ylabel="adaptive-weighted loss (mean over seeds)", title="loss curves")
     for ax in axes:
-        ax.legend(fontsize=5)
+        ax.legend(fontsize=7)
     save_figure(fig, figures_dir, NAME)

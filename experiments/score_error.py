@@ -183,7 +183,7 @@ def _joint_check(df, ax, cfg):
 def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     """Fits, verdicts and the figure of the score-error terms."""
     cfg = f"profile {profile}; 1-D target 0.4 N(-1, 0.25) + 0.6 N(1, 0.16); linear VP 0.1..20; start q_T; exact laws with the perturbed score"
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
     realised = _realised_note(df)
     def swept(kind):  # the samplers of a sweep present in the results, with their colours
         return [(s, f"C{i}") for i, s in enumerate(SAMPLERS_SWEPT) if ((df["kind"] == kind) & (df["sampler"] == s)).any()]

@@ -91,7 +91,7 @@ def _fit(sub: pd.DataFrame, floor=None, floor_se=None):
 def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     out = []
     dims = sorted(df["d"].unique())
-    fig, axes = plt.subplots(1, len(dims), figsize=(5 * len(dims), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(dims), figsize=(5 * len(dims), 4.2), squeeze=False, layout="constrained")
     for ax, d in zip(axes[0], dims):
         d = int(d)
         sub = df[df["d"] == d]
