@@ -80,6 +80,20 @@ def test_consistency_training_slope_through_experiment():
     assert row[16] == pytest.approx(4 * row[1])
 
 
+def test_consistency_error_rows_stay_within_the_contraction_bound_and_end_in_a_verdict(tmp_path):
+    """The eps_F rows through run() and checks(): W2 <= eps_F at every T, one row per target and
+    frequency, each with the comparison verdict and the ratios in its notes."""
+    from experiments import consistency_training as C
+
+    cfgs = [{"target": name, "T": T, "cells": 1000, "eta": 1e-4, "omega": w} for name in C.TARGETS for w in C.OMEGAS for T in (100, 200, 400)]
+    df = _rows(C, cfgs)
+    assert (df["value"] <= df["eps_F"]).all() and (df["value"] > 0.4 * df["eps_F"]).all()
+    fig, ax = C.plt.subplots()
+    checks = C._eps_F_checks(df, C.BOUNDS["li_huang_wei_ct"], "test", ax)
+    assert len(checks) == len(C.TARGETS) * len(C.OMEGAS)
+    assert all(c.verdict == "as in the paper" and c.variable == "eps_F" and any("W2 / eps_F by T" in n for n in c.notes) for c in checks)
+
+
 def test_manifold_error_follows_intrinsic_not_ambient_dimension():
     """With the posterior variance, DDPM's exact TV to X_1 does not depend on d (fitted exponent
     within 0.05 of 0) and grows with k."""

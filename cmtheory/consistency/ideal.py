@@ -22,6 +22,14 @@ one-step sampler outputs :math:`f_T(X_T)`, :math:`X_T \sim N(0, I)`, and is comp
   component weighted by the responsibilities, :math:`f_{t-1}` interpolated by a cubic spline
   (linear interpolation accumulates an O(T h^2) error over the T steps; the spline is exact
   for affine maps and is extended linearly beyond the grid).
+
+Consistency errors (the :math:`\epsilon + \epsilon_{\mathcal F}` of the theorem, whose exact definitions
+were not retrievable, docs/papers.md section A): a learned :math:`f'_t = K_t f'_{t-1} + \delta_t`,
+:math:`K_t g(x) = E[g(a_t x + b_t X_0) \mid X_t = x]`, with a fixed per-step error field
+:math:`\delta_t`. Each :math:`K_t` is an :math:`L^2` contraction from :math:`q_{t-1}` to :math:`q_t` (Jensen,
+since :math:`a_tX_t + b_tX_0 \sim q_{t-1}`), so the output moves by at most the sum of the per-step
+errors: :math:`\|f'_T - f_T\|_{L^2(q_T)} \le \sum_{t=2}^T\|\delta_t\|_{L^2(q_t)}`
+(:func:`ideal_ct_deviation` measures how much of that sum survives).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import math
 
 import numpy as np
 import scipy.interpolate
+import scipy.special
 import torch
 
 from cmtheory._checks import check_positive_int
@@ -39,7 +48,7 @@ from cmtheory.processes import DiscreteVP
 from cmtheory.samplers.exact_laws import GaussianTransition, gmm_1d_law, normal_law, propagate, uniform_grid
 from cmtheory.targets import GaussianMixture
 
-__all__ = ["ct_coefficients", "ideal_ct_gaussian", "ideal_ct_1d", "ideal_ct_error"]
+__all__ = ["ct_coefficients", "ideal_ct_gaussian", "ideal_ct_1d", "ideal_ct_error", "ideal_ct_deviation"]
 
 
 def ct_coefficients(schedule: DiscreteVP, t: int) -> tuple[float, float]:
@@ -73,8 +82,25 @@ def ideal_ct_gaussian(target: GaussianMixture, schedule: DiscreteVP) -> tuple[to
     return A, c
 
 
-def ideal_ct_1d(target: GaussianMixture, schedule: DiscreteVP, grid: np.ndarray, nodes: int = 24):
-    r"""Values of the ideal :math:`f_T` of a 1-D mixture on ``grid`` (float64 array)."""
+def ideal_ct_1d(target: GaussianMixture, schedule: DiscreteVP, grid: np.ndarray, nodes: int = 24, consistency_error=None):
+    r"""Values of the ideal :math:`f_T` of a 1-D mixture on ``grid`` (float64 array).
+
+    Parameters
+    ----------
+    target : GaussianMixture
+        A 1-D mixture.
+    schedule : DiscreteVP
+        The chain; T = ``schedule.T`` consistency functions.
+    grid : array of shape (N,)
+        Strictly increasing points where :math:`f_T` is returned (and every :math:`f_t` kept).
+    nodes : int
+        Gauss-Hermite nodes of each component's posterior expectation.
+    consistency_error : callable, optional
+        ``consistency_error(x, alpha, sigma) -> (N, 1)`` tensor: the error field :math:`\delta_t`
+        added to every :math:`f_t`, t >= 2, at the channel :math:`(\alpha_t, \sigma_t)` of step t
+        (e.g. the ``error`` of :func:`cmtheory.samplers.scores.controlled_perturbation`, whose
+        :math:`L^2(q_t)` size is exactly its ``eps`` at every t). None: the ideal recursion.
+    """
     if target.d != 1:
         raise ValueError(f"target must be a 1-D GaussianMixture, got d = {target.d}")
     x = np.asarray(grid, dtype=np.float64)
@@ -102,7 +128,15 @@ def ideal_ct_1d(target: GaussianMixture, schedule: DiscreteVP, grid: np.ndarray,
         a, b = ct_coefficients(schedule, t)
         pts = a * x[:, None, None] + b * (m[:, :, None] + np.sqrt(s2)[None, :, None] * xi)
         f = (r * (interp(f, pts) @ wq)).sum(1)
+        if consistency_error is not None:
+            f = f + _error_values(consistency_error, x, alpha, sigma)
     return f
+
+
+def _error_values(consistency_error, x: np.ndarray, alpha, sigma) -> np.ndarray:
+    """The error field on the 1-D points ``x`` as a float64 array."""
+    return consistency_error(torch.from_numpy(x)[:, None], alpha, sigma)[:, 0].double().numpy()
+
 
 
 def ideal_ct_error(target, schedule: DiscreteVP, grid_cells: int = 8000, order: int = 2, nodes: int = 24, max_grid_error: float = 0.1) -> Estimate:
@@ -161,3 +195,68 @@ def _ideal_ct_grid_w(factor: GaussianMixture, schedule: DiscreteVP, grid_cells: 
     out_law = propagate(normal_law(0.0, 1.0, edges), transition)
     w = w_grid(out_law, gmm_1d_law(factor, a1, s1, edges), order)
     return w.value, w.extra["lost"]
+
+
+def ideal_ct_deviation(target: GaussianMixture, schedule: DiscreteVP, consistency_error, grid_cells: int = 8000, nodes: int = 24, quantiles: int = 20_000) -> Estimate:
+    r"""How far per-step consistency errors move the one-step output of ideal consistency training.
+
+    With :math:`f'_t = K_t f'_{t-1} + \delta_t` (module docstring) and the ideal :math:`f_t`, the value
+    is :math:`W_2(f'_T\#N(0,1), f_T\#N(0,1))`, from the two quantile functions: the values of each
+    map at the ``quantiles`` midpoint quantiles :math:`z_i = \Phi^{-1}((i + 1/2)/Q)` of N(0, 1),
+    sorted (no monotonicity needed). Beside it, in ``extra``:
+
+    * ``coupling``: :math:`\|f'_T - f_T\|_{L^2(N(0,1))} \ge W_2`, the same-input coupling;
+    * ``sum_errors``: :math:`\sum_{t=2}^T\|\delta_t\|_{L^2(q_t)}`, each by quadrature against the
+      exact density of :math:`q_t`; the contraction bound is ``coupling <= sum_errors`` (up to
+      :math:`q_T \ne N(0, 1)`, a difference of order :math:`\sqrt{\bar\alpha_T}`).
+
+    ``se`` is the change of the value from ``grid_cells // 2`` grid cells to ``grid_cells``.
+
+    Parameters
+    ----------
+    target : GaussianMixture
+        A 1-D mixture.
+    schedule : DiscreteVP
+        The chain.
+    consistency_error : callable
+        ``consistency_error(x, alpha, sigma) -> (N, 1)`` tensor, as in :func:`ideal_ct_1d`.
+    grid_cells : int
+        Cells of the grid; the maps are computed on ``grid_cells // 4 + 1`` nodes.
+    nodes : int
+        Gauss-Hermite nodes.
+    quantiles : int
+        Q, the quantile levels of N(0, 1) at which the maps are compared.
+
+    Returns
+    -------
+    Estimate
+    """
+    check_positive_int(grid_cells, "grid_cells", 16)
+    check_positive_int(quantiles, "quantiles", 2)
+    if not callable(consistency_error):
+        raise ValueError(f"consistency_error must be a callable (x, alpha, sigma) -> tensor, got {type(consistency_error).__name__}")
+    if not isinstance(target, GaussianMixture) or target.d != 1:
+        raise ValueError(f"target must be a 1-D GaussianMixture, got {type(target).__name__} with d={getattr(target, 'd', None)}")
+    z = scipy.special.ndtri((np.arange(quantiles) + 0.5) / quantiles)
+    fine = _deviation_on_grid(target, schedule, consistency_error, grid_cells, nodes, z)
+    coarse = _deviation_on_grid(target, schedule, consistency_error, grid_cells // 2, nodes, z)
+    extra = {"coupling": fine[1], "sum_errors": fine[2], "T": schedule.T}
+    return Estimate(fine[0], abs(fine[0] - coarse[0]), grid_cells, f"ideal CT deviation, W2 of quantile functions at {quantiles} levels (se: change from {grid_cells // 2} cells)", extra=extra)
+
+
+def _deviation_on_grid(target, schedule, consistency_error, grid_cells: int, nodes: int, z: np.ndarray) -> tuple[float, float, float]:
+    """(W2, coupling L2, sum of per-step L2 errors) on one grid."""
+    spread = float(np.sqrt(target._cov_matrices()[:, 0, 0].max().item() + 1))
+    L = float(target.means.abs().max()) + 9 * spread
+    x = np.linspace(-L, L, grid_cells // 4 + 1)
+    ideal = scipy.interpolate.CubicSpline(x, ideal_ct_1d(target, schedule, x, nodes))(z)
+    perturbed = scipy.interpolate.CubicSpline(x, ideal_ct_1d(target, schedule, x, nodes, consistency_error))(z)
+    w2 = math.sqrt(float(np.mean((np.sort(perturbed) - np.sort(ideal)) ** 2)))
+    coupling = math.sqrt(float(np.mean((perturbed - ideal) ** 2)))
+    xt = torch.from_numpy(x)[:, None]
+    total = 0.0
+    for t in range(2, schedule.T + 1):
+        alpha, sigma = schedule.channel(t)
+        q = target.log_prob(xt, alpha, sigma).exp().numpy()
+        total += math.sqrt(float(np.trapezoid(_error_values(consistency_error, x, alpha, sigma) ** 2 * q, x)))
+    return w2, coupling, total
