@@ -70,17 +70,27 @@ def li_icml2024_ode(score: ScoreFn, schedule: DiscreteVP, y, *, t_stop=0, callba
     rule extrapolates :math:`\epsilon` linearly in :math:`\bar\alpha` through its last two values and
     integrates that line exactly in :math:`\lambda` — an Adams-Bashforth-2 step. The authors claim
     TV = O(1/T^2); :mod:`experiments.accelerated` measures what it gives.
+
+    The iterates and noise predictions live in two buffers each, used in turn (no allocation per
+    step beyond the score's own): ``callback`` sees an iterate whose storage is reused two steps
+    later, so a callback that keeps it must copy it.
     """
     abar = schedule.abar.tolist()
     prev = {}
 
+    buffers = {}  # the iterates and the noise predictions, two of each used in turn
+
     def step(t, x):
+        if not buffers:
+            buffers.update(out=(torch.empty_like(x), torch.empty_like(x)), eps=(torch.empty_like(x), torch.empty_like(x)))
         a, s = math.sqrt(abar[t]), math.sqrt(1 - abar[t])
-        noise_pred = -s * score(x, a, s)
-        x0 = (x - s * noise_pred) / a
-        out = torch.add(math.sqrt(abar[t - 1]) * x0, noise_pred, alpha=math.sqrt(1 - abar[t - 1]))
+        a_prev, s_prev = math.sqrt(abar[t - 1]), math.sqrt(1 - abar[t - 1])
+        noise_pred = torch.mul(score(x, a, s), -s, out=buffers["eps"][t % 2])
+        # DDIM_t(x) = a_prev (x - s eps) / a + s_prev eps
+        out = torch.mul(x, a_prev / a, out=buffers["out"][t % 2]).add_(noise_pred, alpha=s_prev - a_prev * s / a)
         if prev:
-            out.add_(prev["noise_pred"] - noise_pred, alpha=li_icml2024_ode_weight(abar[t - 1], abar[t], abar[t + 1]))
+            c = li_icml2024_ode_weight(abar[t - 1], abar[t], abar[t + 1])
+            out.add_(prev["noise_pred"], alpha=c).add_(noise_pred, alpha=-c)
         prev["noise_pred"] = noise_pred
         return out
 
@@ -167,9 +177,18 @@ def on_vp_chain(solver):
         abar = schedule.abar
         lambdas = torch.sqrt((1 - abar) / abar)[t_stop:].flip(0)
 
+        buffer = []
+
         def denoiser(yy, _alpha, lam):
+            lam = float(lam)
             a = 1 / math.sqrt(1 + lam * lam)
-            return (a * yy + (lam * a) ** 2 * score(a * yy, a, lam * a)) / a
+            if not buffer or buffer[0].shape != yy.shape or buffer[0].dtype != yy.dtype:
+                buffer[:] = [torch.empty_like(yy)]
+            x = torch.mul(yy, a, out=buffer[0])
+            # (x + sigma^2 s(x)) / alpha = yy + (sigma^2 / alpha) s(x), written into x: one buffer
+            # for every call (the solvers read D before their next call; safe even if the score
+            # returns x itself)
+            return torch.add(yy, score(x, a, lam * a), alpha=(lam * a) ** 2 / a, out=x)
 
         def chain_callback(i, lam, y):
             if callback is not None:

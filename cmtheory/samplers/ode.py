@@ -9,6 +9,13 @@ The solvers share k-diffusion's signature, ``solver(denoiser, lambdas, y, *, cal
 return_trajectory=False)``, where ``denoiser(y, alpha, sigma)`` is a target's denoiser (called
 with alpha = 1, sigma = lambda) and ``lambdas`` a decreasing grid whose last entry may be 0.
 Convert back with :math:`x = \alpha y`.
+
+The iterates are written into two buffers used in turn, and each solver's intermediate tensors
+into buffers kept across steps: a fresh (n, d) tensor costs several times an in-place pass on
+a CPU (page faults), so a step allocates nothing of its own. The input ``y`` is never modified;
+``callback(i=..., lam=..., y=...)`` sees the current iterate, whose storage is reused two steps
+later (copy it to keep it); a denoiser's output is read before the next denoiser call and never
+written to.
 """
 
 from __future__ import annotations
@@ -61,12 +68,15 @@ def log_grid(lam_max: float, lam_min: float, N: int) -> torch.Tensor:
 
 
 def _loop(update, denoiser, lambdas, y, callback, return_trajectory):
+    """Run ``y <- update(denoiser, y, lam_i, lam_{i+1}, state, out)`` over the grid, ``out`` one of
+    two buffers in turn (never the buffer holding ``y``); ``state`` keeps a solver's own buffers."""
     lam = check_noise_levels(lambdas)
     check_points(y, y.shape[1] if y.ndim == 2 else -1, "y")
     traj = [y.clone()] if return_trajectory else None
     state = {}
+    iterates = (torch.empty_like(y), torch.empty_like(y))
     for i in range(len(lam) - 1):
-        y = update(denoiser, y, lam[i], lam[i + 1], state)
+        y = update(denoiser, y, lam[i], lam[i + 1], state, out=iterates[i % 2])
         if traj is not None:
             traj.append(y.clone())
         if callback is not None:
@@ -74,20 +84,29 @@ def _loop(update, denoiser, lambdas, y, callback, return_trajectory):
     return (y, torch.stack(traj)) if return_trajectory else y
 
 
-def _d(y, lam, denoised):
-    """dy/dlambda = (y - D) / lambda (k-diffusion's to_d)."""
-    return (y - denoised) / lam
+def _d(y, lam, denoised, out=None):
+    """dy/dlambda = (y - D) / lambda (k-diffusion's to_d), into ``out`` when given."""
+    return torch.sub(y, denoised, out=out).div_(lam)
 
 
-def ddim_step(denoiser, y, lam, lam_next, state=None):
+def _scratch(state: dict, key: str, like: torch.Tensor) -> torch.Tensor:
+    """A buffer shaped like ``like`` kept in ``state`` across steps."""
+    buf = state.get(key)
+    if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
+        buf = state[key] = torch.empty_like(like)
+    return buf
+
+
+def ddim_step(denoiser, y, lam, lam_next, state=None, out=None):
     r"""DDIM step (first-order exponential integrator): :math:`y' = D + \frac{\lambda'}{\lambda}(y - D)`.
 
-    ``lam`` and ``lam_next`` are floats, or tensors of shape (n,) with one level per row of ``y``."""
+    ``lam`` and ``lam_next`` are floats, or tensors of shape (n,) with one level per row of ``y``.
+    The result is a new tensor, or is written into ``out``."""
     D = denoiser(y, 1.0, lam)
     ratio = lam_next / lam
     if isinstance(ratio, torch.Tensor) and ratio.ndim == 1:
-        ratio = ratio[:, None]
-    return D + ratio * (y - D)
+        return torch.lerp(D, y, ratio[:, None].to(y.dtype), out=out)
+    return torch.lerp(D, y, float(ratio), out=out)  # D + ratio (y - D) in one pass
 
 
 def ddim(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
@@ -95,13 +114,13 @@ def ddim(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
     return _loop(ddim_step, denoiser, lambdas, y, callback, return_trajectory)
 
 
-def _heun_update(denoiser, y, lam, lam_next, state):
-    d = _d(y, lam, denoiser(y, 1.0, lam))
-    y_euler = y + (lam_next - lam) * d
+def _heun_update(denoiser, y, lam, lam_next, state, out):
+    d = _d(y, lam, denoiser(y, 1.0, lam), out=_scratch(state, "d", y))
+    y_euler = torch.add(y, d, alpha=lam_next - lam, out=out)
     if lam_next == 0:
         return y_euler
-    d_next = _d(y_euler, lam_next, denoiser(y_euler, 1.0, lam_next))
-    return y + (lam_next - lam) * 0.5 * (d + d_next)
+    d_next = _d(y_euler, lam_next, denoiser(y_euler, 1.0, lam_next), out=_scratch(state, "d_next", y))
+    return torch.add(y, d.add_(d_next), alpha=0.5 * (lam_next - lam), out=out)  # y + h (d + d') / 2
 
 
 def heun(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
@@ -110,13 +129,14 @@ def heun(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
     return _loop(_heun_update, denoiser, lambdas, y, callback, return_trajectory)
 
 
-def _dpm2_update(denoiser, y, lam, lam_next, state):
-    d = _d(y, lam, denoiser(y, 1.0, lam))
+def _dpm2_update(denoiser, y, lam, lam_next, state, out):
+    d = _d(y, lam, denoiser(y, 1.0, lam), out=_scratch(state, "d", y))
     if lam_next == 0:
-        return y + (lam_next - lam) * d
+        return torch.add(y, d, alpha=lam_next - lam, out=out)
     lam_mid = math.exp(0.5 * (math.log(lam) + math.log(lam_next)))
-    y_mid = y + (lam_mid - lam) * d
-    return y + (lam_next - lam) * _d(y_mid, lam_mid, denoiser(y_mid, 1.0, lam_mid))
+    y_mid = torch.add(y, d, alpha=lam_mid - lam, out=out)
+    d_mid = _d(y_mid, lam_mid, denoiser(y_mid, 1.0, lam_mid), out=d)
+    return torch.add(y, d_mid, alpha=lam_next - lam, out=out)
 
 
 def dpm_solver_2(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
@@ -125,16 +145,18 @@ def dpm_solver_2(denoiser, lambdas, y, *, callback=None, return_trajectory=False
     return _loop(_dpm2_update, denoiser, lambdas, y, callback, return_trajectory)
 
 
-def _dpmpp_2m_update(denoiser, y, lam, lam_next, state):
+def _dpmpp_2m_update(denoiser, y, lam, lam_next, state, out):
     D = denoiser(y, 1.0, lam)
-    if "D" in state and lam_next > 0:
+    if "lam" in state and lam_next > 0:
         h = math.log(lam) - math.log(lam_next)
         r = (math.log(state["lam"]) - math.log(lam)) / h
-        D_use = (1 + 1 / (2 * r)) * D - (1 / (2 * r)) * state["D"]
+        torch.lerp(state["D"], D, 1 + 1 / (2 * r), out=out)  # (1 + 1/(2r)) D - (1/(2r)) D_prev
+        out.lerp_(y, lam_next / lam)
     else:
-        D_use = D
-    state.update(D=D, lam=lam)
-    return D_use + (lam_next / lam) * (y - D_use)
+        torch.lerp(D, y, lam_next / lam, out=out)
+    _scratch(state, "D", y).copy_(D)  # the denoiser's output is not ours to keep
+    state["lam"] = lam
+    return out
 
 
 def dpm_solver_pp_2m(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
