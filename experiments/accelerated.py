@@ -29,7 +29,8 @@ from cmtheory.processes import linear_schedule, theory_schedule
 from cmtheory.rates import fit_power_law, log_slack, steps_log_slack, steps_to_eps, verdict
 from cmtheory.report import Check, plt, rate_axes, save_figure
 from cmtheory.samplers import SAMPLERS, sampler_names
-from cmtheory.samplers.exact_laws import EXACT_LAW_SAMPLERS, GAUSSIAN_STEP_SAMPLERS, gmm_1d_law, normal_law, richardson_law, sampler_law_1d
+from cmtheory.laws import gmm_1d_law, normal_law, richardson_law
+from cmtheory.samplers.exact_laws import EXACT_LAW_SAMPLERS, GAUSSIAN_STEP_SAMPLERS, sampler_law_1d
 from cmtheory.targets import GaussianMixture
 from cmtheory.theory import BOUNDS
 

@@ -16,8 +16,8 @@ from cmtheory.metrics import kl_gaussians, tv_gaussians
 from cmtheory.processes import linear_schedule
 from cmtheory.rates import fit_power_law, log_slack, verdict
 from cmtheory.report import Check, design_ticks, local_slopes_inset, plt, save_figure
-from cmtheory.samplers.exact_laws import gaussian_law
-from cmtheory.samplers.stochastic import ddpm_transition
+from cmtheory.laws import gaussian_law
+from cmtheory.laws import ddpm_transition
 from cmtheory.targets import Subspace
 
 NAME = "manifold"
@@ -55,7 +55,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
     a1, s1 = sched.channel(1)
     U = target.basis
     mean1 = (a1 * U @ target.inner.means[0]).numpy()
-    cov1 = (a1**2 * U @ target.inner._cov_matrices()[0] @ U.T + s1**2 * torch.eye(d, dtype=torch.float64)).numpy()
+    cov1 = (a1**2 * U @ target.inner.component_covariances()[0] @ U.T + s1**2 * torch.eye(d, dtype=torch.float64)).numpy()
     return [
         {"metric": "tv", **tv_gaussians(mean1, cov1, m.numpy(), P.numpy()).as_row()},
         {"metric": "kl", **kl_gaussians(mean1, cov1, m.numpy(), P.numpy()).as_row()},

@@ -30,7 +30,8 @@ from cmtheory.processes import linear_schedule
 from cmtheory.rates import fit_power_law, fit_two_terms, two_terms_predict, verdict
 from cmtheory.report import Check, plt, save_figure
 from cmtheory.samplers import SAMPLERS
-from cmtheory.samplers.exact_laws import GAUSSIAN_STEP_SAMPLERS, gmm_1d_law, richardson_law, sampler_law_1d, uniform_grid
+from cmtheory.laws import gmm_1d_law, richardson_law, uniform_grid
+from cmtheory.samplers.exact_laws import GAUSSIAN_STEP_SAMPLERS, sampler_law_1d
 from cmtheory.samplers.scores import controlled_perturbation, realised_errors
 from cmtheory.targets import GaussianMixture
 from cmtheory.theory import BOUNDS

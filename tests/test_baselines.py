@@ -5,7 +5,7 @@ import torch
 
 from benchmarks.baselines import SchedulerStyleDDPM, numpy_isotropic_score
 from cmtheory.processes import linear_schedule
-from cmtheory.samplers.stochastic import ddpm_transition
+from cmtheory.laws import ddpm_transition
 from cmtheory.targets import GaussianMixture
 
 GMM = GaussianMixture([0.3, 0.7], [[1.0, -1.0, 0.5], [-0.5, 0.2, 0.0]], [0.4, 0.9])

@@ -11,7 +11,8 @@ import torch
 from cmtheory.metrics import tv_grid
 from cmtheory.processes import linear_schedule, theory_schedule
 from cmtheory.samplers.chain_ode import heroism, heroism_weights, li_icml2024_ode, li_icml2024_ode_weight, on_vp_chain
-from cmtheory.samplers.exact_laws import gmm_1d_law, sampler_law_1d, uniform_grid
+from cmtheory.laws import gmm_1d_law, uniform_grid
+from cmtheory.samplers.exact_laws import sampler_law_1d
 from cmtheory.samplers.ode import ddim
 from cmtheory.samplers.scores import CountingScore
 from cmtheory.targets import GaussianMixture

@@ -9,22 +9,10 @@ import torch
 
 from cmtheory.processes import linear_schedule
 from cmtheory.samplers import SAMPLERS, li_icml2024, li_icml2024_transitions
-from cmtheory.samplers.exact_laws import (
-    EXACT_LAW_SAMPLERS,
-    ddim_law_1d,
-    ddpm_law_1d,
-    exact_covariance_law_1d,
-    gaussian_law,
-    gmm_1d_law,
-    markov_law_1d,
-    normal_law,
-    pushforward_law,
-    richardson_law,
-    sampler_law_1d,
-    uniform_grid,
-)
+from cmtheory.laws import gaussian_law, gmm_1d_law, markov_law_1d, normal_law, pushforward_law, richardson_law, uniform_grid
+from cmtheory.samplers.exact_laws import EXACT_LAW_SAMPLERS, ddim_law_1d, ddpm_law_1d, exact_covariance_law_1d, sampler_law_1d
 from cmtheory.samplers.scores import controlled_perturbation, perturbed_score
-from cmtheory.samplers.stochastic import ddpm_transition, exact_covariance_transition
+from cmtheory.laws import ddpm_transition, exact_covariance_transition
 from cmtheory.targets import GaussianMixture
 
 GMM = GaussianMixture([0.4, 0.6], [[-1.0], [1.0]], [0.25, 0.16])

@@ -101,7 +101,7 @@ BIMODAL = GaussianMixture([0.5, 0.5], [[-1.0], [1.0]], [0.1, 0.1])
 def _affine_perturbed(target, sched, eta):
     """Closed form of f'_t = K_t f'_{t-1} + eta x on a 1-D Gaussian: f'_t = A_t x + c_t with
     A_t = A_{t-1}(a + b G) + eta, c_t = c_{t-1} + b A_{t-1} g (the posterior mean is G x + g)."""
-    mu, var = float(target.means[0, 0]), float(target._cov_matrices()[0, 0, 0])
+    mu, var = float(target.means[0, 0]), float(target.component_covariances()[0, 0, 0])
     A, c = 1.0, 0.0
     for t in range(2, sched.T + 1):
         alpha, sigma = sched.channel(t)

@@ -8,8 +8,8 @@ import torch
 
 from cmtheory.metrics import kl_gaussians, kl_grid, path_kl, tv_gaussians
 from cmtheory.processes import linear_schedule
-from cmtheory.samplers.exact_laws import gaussian_law, normal_law, uniform_grid
-from cmtheory.samplers.stochastic import ddpm_transition, exact_covariance_transition
+from cmtheory.laws import gaussian_law, normal_law, uniform_grid
+from cmtheory.laws import ddpm_transition, exact_covariance_transition
 from cmtheory.targets import GaussianMixture
 
 

@@ -17,7 +17,8 @@ from cmtheory.metrics import kl_gaussians, tv_gaussians, w2_gaussians, wasserste
 from cmtheory.processes import EDM, ContinuousVP, TrigFlow, abar_from_lam, cosine_schedule, lam_from_abar, linear_schedule
 from cmtheory.rates import assert_rate, fit_power_law, verdict
 from cmtheory.samplers import ddpm
-from cmtheory.samplers.exact_laws import ddim_law_1d, normal_law, uniform_grid
+from cmtheory.laws import normal_law, uniform_grid
+from cmtheory.samplers.exact_laws import ddim_law_1d
 from cmtheory.samplers.ode import karras_grid, log_grid
 from cmtheory.targets import Empirical, GaussianMixture
 

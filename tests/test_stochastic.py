@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from cmtheory.processes import linear_schedule
-from cmtheory.samplers.exact_laws import exact_covariance_law_1d, gaussian_law, uniform_grid
+from cmtheory.laws import gaussian_law, uniform_grid
+from cmtheory.samplers.exact_laws import exact_covariance_law_1d
 from cmtheory.samplers import SAMPLERS
-from cmtheory.samplers.stochastic import ddpm, ddpm_transition, li_icml2024
+from cmtheory.laws import ddpm_transition
+from cmtheory.samplers.stochastic import ddpm, li_icml2024
 from cmtheory.targets import GaussianMixture, ProductMixture
 
 GAUSS = GaussianMixture([1.0], [[0.3, -0.2, 1.0]], [[[0.5, 0.1, 0.0], [0.1, 0.3, 0.05], [0.0, 0.05, 0.8]]])

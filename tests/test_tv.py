@@ -9,7 +9,7 @@ import scipy.stats
 import torch
 
 from cmtheory.metrics import product_divergences, tv_classifier, tv_gaussians, tv_grid, tv_histogram
-from cmtheory.samplers.exact_laws import gmm_1d_law, normal_law, uniform_grid
+from cmtheory.laws import gmm_1d_law, normal_law, uniform_grid
 from cmtheory.targets import GaussianMixture
 
 

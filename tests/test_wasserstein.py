@@ -12,7 +12,7 @@ from cmtheory.metrics import (
 
 # the package re-exports the function wasserstein under the submodule's name
 wasserstein_module = importlib.import_module("cmtheory.metrics.wasserstein")
-from cmtheory.samplers.exact_laws import gmm_1d_law, normal_law, uniform_grid
+from cmtheory.laws import gmm_1d_law, normal_law, uniform_grid
 from cmtheory.targets import GaussianMixture
 
 

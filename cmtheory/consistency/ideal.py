@@ -45,7 +45,7 @@ from cmtheory._checks import check_positive_int
 from cmtheory.metrics.result import Estimate
 from cmtheory.metrics.wasserstein import w2_gaussians, w_grid
 from cmtheory.processes import DiscreteVP
-from cmtheory.samplers.exact_laws import GaussianTransition, gmm_1d_law, normal_law, propagate, uniform_grid
+from cmtheory.laws import GaussianTransition, gmm_1d_law, normal_law, propagate, uniform_grid
 from cmtheory.targets import GaussianMixture
 
 __all__ = ["ct_coefficients", "ideal_ct_gaussian", "ideal_ct_1d", "ideal_ct_error", "ideal_ct_deviation"]
@@ -63,7 +63,7 @@ def ct_coefficients(schedule: DiscreteVP, t: int) -> tuple[float, float]:
 def _single_gaussian(target: GaussianMixture) -> tuple[torch.Tensor, torch.Tensor]:
     if target.K != 1:
         raise ValueError(f"the closed-form recursion needs a single Gaussian (K = 1), got K = {target.K}")
-    return target.means[0], target._cov_matrices()[0]
+    return target.means[0], target.component_covariances()[0]
 
 
 def ideal_ct_gaussian(target: GaussianMixture, schedule: DiscreteVP) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,7 +109,7 @@ def ideal_ct_1d(target: GaussianMixture, schedule: DiscreteVP, grid: np.ndarray,
     xi, wq = np.polynomial.hermite_e.hermegauss(nodes)
     wq = wq / wq.sum()
     mu = target.means[:, 0].numpy()
-    var = target._cov_matrices()[:, 0, 0].numpy()
+    var = target.component_covariances()[:, 0, 0].numpy()
     xt = torch.from_numpy(x)[:, None]
     f = x.copy()  # f_1 = id
 
@@ -179,7 +179,7 @@ def ideal_ct_error(target, schedule: DiscreteVP, grid_cells: int = 8000, order: 
 def _ideal_ct_grid_w(factor: GaussianMixture, schedule: DiscreteVP, grid_cells: int, order: int, nodes: int) -> tuple[float, float]:
     """W_order of the 1-D ideal one-step output against X_1 on one grid, and the mass lost off it."""
     a1, s1 = schedule.channel(1)
-    spread = float(np.sqrt(factor._cov_matrices()[:, 0, 0].max().item() + 1))
+    spread = float(np.sqrt(factor.component_covariances()[:, 0, 0].max().item() + 1))
     L = float(factor.means.abs().max()) + 9 * spread
     edges = uniform_grid(-L, L, grid_cells)
     nodes_x = np.linspace(-L, L, grid_cells // 4 + 1)
@@ -246,7 +246,7 @@ def ideal_ct_deviation(target: GaussianMixture, schedule: DiscreteVP, consistenc
 
 def _deviation_on_grid(target, schedule, consistency_error, grid_cells: int, nodes: int, z: np.ndarray) -> tuple[float, float, float]:
     """(W2, coupling L2, sum of per-step L2 errors) on one grid."""
-    spread = float(np.sqrt(target._cov_matrices()[:, 0, 0].max().item() + 1))
+    spread = float(np.sqrt(target.component_covariances()[:, 0, 0].max().item() + 1))
     L = float(target.means.abs().max()) + 9 * spread
     x = np.linspace(-L, L, grid_cells // 4 + 1)
     ideal = scipy.interpolate.CubicSpline(x, ideal_ct_1d(target, schedule, x, nodes))(z)

@@ -18,7 +18,7 @@ import torch
 from cmtheory._checks import check_gaussians
 from cmtheory.metrics.result import Estimate
 from cmtheory.processes import DiscreteVP
-from cmtheory.samplers.exact_laws import GridLaw
+from cmtheory.laws import GridLaw
 
 __all__ = ["kl_gaussians", "kl_grid", "path_kl"]
 

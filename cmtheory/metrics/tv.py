@@ -25,7 +25,7 @@ import torch
 
 from cmtheory._checks import check_gaussians
 from cmtheory.metrics.result import Estimate
-from cmtheory.samplers.exact_laws import GridLaw
+from cmtheory.laws import GridLaw
 
 __all__ = ["tv_gaussians", "tv_grid", "product_divergences", "tv_histogram", "tv_classifier"]
 

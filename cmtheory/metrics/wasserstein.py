@@ -20,7 +20,7 @@ import torch
 
 from cmtheory._checks import check_gaussians, check_positive, check_positive_int, real_array
 from cmtheory.metrics.result import Estimate, replicate_estimate
-from cmtheory.samplers.exact_laws import GridLaw
+from cmtheory.laws import GridLaw
 
 __all__ = ["wasserstein", "sliced_wasserstein", "sinkhorn_divergence", "w_grid", "w2_gaussians", "w2_product", "coupling_distance"]
 

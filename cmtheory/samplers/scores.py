@@ -13,8 +13,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from cmtheory._checks import check_positive_int
-
-ScoreFn = Callable[[torch.Tensor, object, object], torch.Tensor]
+from cmtheory.laws.transitions import ScoreFn
 
 __all__ = ["ScoreFn", "perturbed_score", "PerturbedScore", "controlled_perturbation", "realised_errors", "denoiser_from_score", "CountingScore"]
 
@@ -90,7 +89,7 @@ def _phase_weights(target, omega: float, phase: float, alpha, sigma) -> tuple[fl
     (its characteristic function: :math:`E_q e^{2iu} = \sum_k w_k e^{-2\omega^2 v_k + 2i(\omega\alpha\mu_k + \phi)}`)."""
     w = target.weights.double()
     mu = float(alpha) * target.means[:, 0].double()
-    v = float(alpha) ** 2 * target._cov_matrices()[:, 0, 0].double() + float(sigma) ** 2
+    v = float(alpha) ** 2 * target.component_covariances()[:, 0, 0].double() + float(sigma) ** 2
     damp = w * torch.exp(-2 * omega**2 * v)
     ec = float((damp * torch.cos(2 * (omega * mu + phase))).sum())
     es = float((damp * torch.sin(2 * (omega * mu + phase))).sum())

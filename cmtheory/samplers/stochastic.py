@@ -16,21 +16,27 @@ N(0, I)), the loop runs t = T, ..., t_stop + 1 and returns :math:`Y_{t_{stop}}`.
 * the accelerated SDE sampler of Li et al., ICML 2024 (the authors' published rule).
 
 The Gaussian-transition samplers (DDPM, exact covariance) are written as a transition
-``(mean, noise_map)`` so that :mod:`cmtheory.samplers.exact_laws` propagates their exact laws
-with the very same formulas.
+``(mean, noise_map)`` in :mod:`cmtheory.laws.transitions`, so that :mod:`cmtheory.laws` propagates their
+exact laws with the very same formulas.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
-
 import torch
 from tqdm.auto import tqdm
 
 from cmtheory._checks import check_points
 from cmtheory.processes import DiscreteVP
-from cmtheory.samplers.scores import ScoreFn
+from cmtheory.laws.transitions import (
+    GaussianTransition,
+    HvpFn,
+    ScoreFn,
+    ddpm_transition,
+    exact_covariance_transition,
+    li_icml2024_transitions,
+    step_constants,
+)
 
 __all__ = [
     "GaussianTransition",
@@ -44,59 +50,6 @@ __all__ = [
     "li_icml2024",
     "li_icml2024_transitions",
 ]
-
-HvpFn = Callable[[torch.Tensor, torch.Tensor, object, object], torch.Tensor]
-
-
-class GaussianTransition(NamedTuple):
-    """One Gaussian step: Y' = mean + noise(Z), ``noise`` linear in Z."""
-
-    mean: torch.Tensor
-    noise: Callable[[torch.Tensor], torch.Tensor]
-
-
-def _step_constants(schedule: DiscreteVP, t: int):
-    r""":math:`(\beta_t, \alpha_t = 1-\beta_t)` and the channel :math:`(\sqrt{\bar\alpha_t}, \sqrt{1-\bar\alpha_t})` of step t."""
-    beta = schedule.beta(t)
-    a, s = schedule.channel(t)
-    return beta, 1 - beta, a, s
-
-
-def _tweedie_mean(score: ScoreFn, y: torch.Tensor, beta: float, alpha_t: float, a, s) -> torch.Tensor:
-    r""":math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}` in two passes over (n, d)."""
-    return torch.add(y, score(y, a, s), alpha=beta).div_(math.sqrt(alpha_t))
-
-
-def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tensor, variance: str = "beta") -> GaussianTransition:
-    r"""DDPM step t: mean :math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}`, noise :math:`\sqrt{v_t} Z`.
-
-    ``variance="beta"``: :math:`v_t = \beta_t` (Li & Yan); ``"posterior"``:
-    :math:`v_t = \beta_t(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)` (Ho et al.'s :math:`\tilde\beta_t`).
-    """
-    beta, alpha_t, a, s = _step_constants(schedule, t)
-    if variance == "beta":
-        v = beta
-    elif variance == "posterior":
-        abar = schedule.abar
-        v = beta * float((1 - abar[t - 1]) / (1 - abar[t]))
-    else:
-        raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
-    return GaussianTransition(_tweedie_mean(score, y, beta, alpha_t, a, s), lambda z: math.sqrt(v) * z)
-
-
-def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, t: int, y: torch.Tensor) -> GaussianTransition:
-    r"""Exact-covariance step t: mean :math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}`, noise
-    :math:`\sqrt{\beta_t/\alpha_t}\,(z + \tfrac{\beta_t}{2} H_t(y) z)`, H the Hessian of
-    :math:`\log q_t` through ``hvp(y, z, alpha, sigma)``.
-
-    :math:`(I + \tfrac{\beta}{2}H)^2 = I + \beta H + O(\beta^2)`, and the square root of the
-    exact covariance :math:`(\beta/\alpha)(I + \beta H)` agrees with it to :math:`O(\beta^2)`
-    inside, i.e. :math:`O(\beta^3)` for the covariance.
-    """
-    beta, alpha_t, a, s = _step_constants(schedule, t)
-    mean = _tweedie_mean(score, y, beta, alpha_t, a, s)
-    c = math.sqrt(beta / alpha_t)
-    return GaussianTransition(mean, lambda z: c * (z + 0.5 * beta * hvp(y, z, a, s)))
 
 
 def check_chain_inputs(schedule, y, t_stop) -> None:
@@ -179,7 +132,7 @@ def hessian_free(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
     """
 
     def step(t, yy, generator):
-        beta, alpha_t, a, s = _step_constants(schedule, t)
+        beta, alpha_t, a, s = step_constants(schedule, t)
         c = math.sqrt(beta / alpha_t)
         z = _randn_like(yy, generator)
         hz = (score(yy + c * z, a, s) - score(yy - c * z, a, s)) / (2 * c)
@@ -217,7 +170,7 @@ def one_score_reuse(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, 
     prev = {}
 
     def step(t, yy, generator):
-        beta, alpha_t, a, s = _step_constants(schedule, t)
+        beta, alpha_t, a, s = step_constants(schedule, t)
         st = score(yy, a, s)
         if prev:
             delta = 0.5 * prev["beta"] * (st - math.sqrt(prev["alpha_t"]) * prev["score"])
@@ -229,31 +182,6 @@ def one_score_reuse(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, 
         return (yy + beta * st) / math.sqrt(alpha_t) + c * _randn_like(yy, generator)
 
     return run_chain(step, schedule, y, generator, **kw)
-
-
-def li_icml2024_transitions(score: ScoreFn, schedule: DiscreteVP, t: int, first_noise: str = "readme") -> tuple:
-    r"""The two Gaussian half-steps of the ICML 2024 stochastic sampler at step t.
-
-    First :math:`Y^+ = Y_t + c\,Z` (identity mean, constant noise), then
-    :math:`Y_{t-1} = (Y^+ + \beta_t s_t(Y^+))/\sqrt{\alpha_t} + \sqrt{\beta_t/2}\,Z'`, with
-    :math:`c = \sqrt{\beta_t/2}` (``first_noise="readme"``, the authors' README) or
-    :math:`c = \sqrt{\alpha_t\beta_t/2}` (``"code"``, their ``denoising.py``);
-    :math:`\alpha_t = 1 - \beta_t`. Returned as two transition maps ``y -> GaussianTransition``
-    so that the sampler and its exact law (:mod:`cmtheory.samplers.exact_laws`) share them.
-    """
-    if first_noise not in ("readme", "code"):
-        raise ValueError(f"first_noise must be 'readme' or 'code', got {first_noise!r}")
-    beta, alpha_t, a, s = _step_constants(schedule, t)
-    c = math.sqrt(beta / 2 * (alpha_t if first_noise == "code" else 1.0))
-    c2 = math.sqrt(beta / 2)
-
-    def perturb(y):
-        return GaussianTransition(y, lambda z: c * z)
-
-    def tweedie(y):
-        return GaussianTransition(_tweedie_mean(score, y, beta, alpha_t, a, s), lambda z: c2 * z)
-
-    return perturb, tweedie
 
 
 def li_icml2024(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, first_noise: str = "readme", **kw):

@@ -303,7 +303,8 @@ class GaussianMixture(Target):
         return self._map(lambda xc, vc, ac, sc: self._hvp_chunk(p, xc, vc, ac, sc), x, v, a=a, s=s)
 
     # -- moments and sampling -------------------------------------------------------
-    def _cov_matrices(self) -> torch.Tensor:
+    def component_covariances(self) -> torch.Tensor:
+        r"""The components' covariances :math:`\Sigma_k` as full matrices (float64, shape (K, d, d))."""
         eye = torch.eye(self.d, dtype=torch.float64)
         if self.kind == "isotropic":
             return self.covs[:, None, None] * eye
@@ -318,7 +319,7 @@ class GaussianMixture(Target):
     def covariance(self) -> torch.Tensor:
         r""":math:`\operatorname{Cov} X_0 = \sum_k w_k(\Sigma_k + \mu_k\mu_k^T) - m m^T` (float64, (d, d))."""
         m = self.mean()
-        second = torch.einsum("k,kij->ij", self.weights, self._cov_matrices() + self.means[:, :, None] * self.means[:, None, :])
+        second = torch.einsum("k,kij->ij", self.weights, self.component_covariances() + self.means[:, :, None] * self.means[:, None, :])
         return second - torch.outer(m, m)
 
     def sample(self, n, generator=None, dtype=torch.float64, device=None):

@@ -28,7 +28,8 @@ import numpy as np
 from cmtheory.metrics.tv import tv_grid
 from cmtheory.processes import DiscreteVP, linear_schedule
 from cmtheory.rates import FitResult, assert_rate, fit_power_law
-from cmtheory.samplers.exact_laws import gmm_1d_law, richardson_law, sampler_law_1d, uniform_grid
+from cmtheory.laws import gmm_1d_law, richardson_law, uniform_grid
+from cmtheory.samplers.exact_laws import sampler_law_1d
 from cmtheory.targets import GaussianMixture
 
 __all__ = ["assert_rate", "exact_tv_rate", "mixture_span"]
@@ -62,7 +63,7 @@ def exact_tv_rate(sampler: str, target: GaussianMixture, Ts: Sequence[int], sche
 
     For each T the output law of ``sampler`` run with the exact score of a 1-D ``target`` is
     computed on a grid of ``cells`` cells spanning :func:`mixture_span` and Richardson-extrapolated
-    (:func:`cmtheory.samplers.exact_laws.richardson_law`); TV against the target's law on the
+    (:func:`cmtheory.laws.richardson_law`); TV against the target's law on the
     same grid is exact up to the grid error, which the fit takes as the standard error.
 
     Parameters

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 from cmtheory.metrics import tv_grid
 from cmtheory.processes import linear_schedule
 from cmtheory.samplers import SAMPLERS
-from cmtheory.samplers.exact_laws import gmm_1d_law, richardson_law, sampler_law_1d, uniform_grid
+from cmtheory.laws import gmm_1d_law, richardson_law, uniform_grid
+from cmtheory.samplers.exact_laws import sampler_law_1d
 from cmtheory.targets import GaussianMixture
 
 gmm = GaussianMixture([0.4, 0.6], [[-1.0], [1.0]], [0.25, 0.16])

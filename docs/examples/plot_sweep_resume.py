@@ -20,7 +20,8 @@ import torch
 
 from cmtheory.metrics import tv_grid
 from cmtheory.processes import linear_schedule
-from cmtheory.samplers.exact_laws import gmm_1d_law, sampler_law_1d, uniform_grid
+from cmtheory.laws import gmm_1d_law, uniform_grid
+from cmtheory.samplers.exact_laws import sampler_law_1d
 from cmtheory.sweep import run_sweep
 from cmtheory.targets import GaussianMixture
 

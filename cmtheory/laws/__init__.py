@@ -1,0 +1,23 @@
+r"""Laws: exact laws on grids and their propagation engine, Gaussian affine laws, the targets'
+reference laws, and the Gaussian transition kernels the stochastic samplers draw from.
+
+Samplers (:mod:`cmtheory.samplers`) and metrics (:mod:`cmtheory.metrics`) both stand on this
+layer; it imports neither.
+"""
+
+from cmtheory.laws.gaussian import gaussian_law
+from cmtheory.laws.radial import (
+    check_rotation_invariant, ddpm_law_radial, li_icml2024_law_radial, propagate_radial, radial_cdf, radial_law, radial_markov_law, radial_score,
+)
+from cmtheory.laws.grid import GridLaw, Transition, markov_law_1d, normal_law, propagate, pushforward_law, richardson_law, uniform_grid
+from cmtheory.laws.reference import gmm_1d_cdf, gmm_1d_law
+from cmtheory.laws.transitions import (
+    GaussianTransition, HvpFn, ScoreFn, ddpm_transition, exact_covariance_transition, li_icml2024_transitions,
+)
+
+__all__ = [
+    "GridLaw", "Transition", "uniform_grid", "normal_law", "propagate", "markov_law_1d", "pushforward_law", "richardson_law",
+    "gaussian_law", "gmm_1d_cdf", "gmm_1d_law", "GaussianTransition", "ScoreFn", "HvpFn", "ddpm_transition",
+    "exact_covariance_transition", "li_icml2024_transitions", "check_rotation_invariant", "radial_cdf", "radial_law",
+    "radial_score", "propagate_radial", "radial_markov_law", "ddpm_law_radial", "li_icml2024_law_radial",
+]

@@ -1,0 +1,292 @@
+r"""Exact laws in any dimension for rotation-invariant targets, through the law of the radius.
+
+A target is rotation-invariant when its law is invariant under every orthogonal map of
+:math:`\mathbb{R}^d`: isotropic Gaussian scale mixtures :math:`\sum_k w_k N(0, c_k I_d)` and the
+uniform law on a centred sphere of radius :math:`\rho_0` spanning :math:`\mathbb{R}^d` (``Sphere``
+with k = d), and their noisy laws. Then:
+
+* the score is radial, :math:`s_t(x) = \psi_t(r)\,x/r`, :math:`r = |x|` (the log-density is a
+  function of r), and :math:`\psi_t(r)` is the first coordinate of the target's own score at
+  :math:`r e_1` (:func:`radial_score`), so no target needs new formulas;
+* a step :math:`Y' = m(Y) + M(Y) Z` whose mean map and noise commute with rotations keeps a
+  rotation-invariant law (the step's law is the rotated step's law), so the law is that of
+  :math:`R = |Y|` times an independent uniform direction;
+* TV and :math:`W_p` between two rotation-invariant laws equal TV and :math:`W_p` between their
+  radial laws: the densities are :math:`f(r)/(|S^{d-1}| r^{d-1})` on each sphere, so the TV
+  integral factorises; :math:`|x - y| \ge ||x| - |y||` with equality along a ray, so coupling the
+  radii monotonically along a shared direction is optimal. :func:`cmtheory.metrics.tv_grid` and
+  :func:`cmtheory.metrics.w_grid` therefore apply to the radial laws as they are.
+
+One step, given :math:`R = r` and :math:`u = Y/r`: :math:`Y' = m(r) u + \sigma_r Z_1 u + \sigma_\perp Z_\perp`
+with :math:`Z_1 \sim N(0, 1)` and :math:`Z_\perp` standard in the d - 1 directions orthogonal to u,
+
+.. math:: |Y'|^2 = A^2 + \sigma_\perp^2 C, \qquad A = m(r) + \sigma_r Z_1, \quad C \sim \chi^2_{d-1}.
+
+DDPM and the ICML 2024 sampler's half-steps have isotropic constant noise,
+:math:`\sigma_r = \sigma_\perp = c`; then (:func:`propagate_radial`)
+
+1. A: the cells of the radius grid go through m and are convolved with N(0, c^2), exactly the
+   1-D engine of :mod:`cmtheory.laws.grid` on the grid mirrored about 0, and folded back
+   (:math:`|A|`; m is odd along a line through the origin, m(0) = 0);
+2. :math:`\rho = A^2`: the law, uniform within each radius cell, is rebinned exactly onto a
+   uniform grid in :math:`\rho` (:func:`_rho_cells`), by its CDF at the square roots of the new edges;
+3. :math:`\rho + c^2 C`: an FFT convolution with the exact cell-to-cell kernel of
+   :math:`c^2\chi^2_{d-1}`, :math:`K_j = [I((j+1)h) - 2I(jh) + I((j-1)h)]/h`,
+   :math:`I(y) = \int_0^y F = yF(y) - (d-1)c^2 P(\tfrac{d+1}{2}, \tfrac{y}{2c^2})`,
+   :math:`F(y) = P(\tfrac{d-1}{2}, \tfrac{y}{2c^2})` (P the regularised lower gamma function);
+4. the law, uniform within each :math:`\rho` cell, is rebinned back onto the radius grid by its
+   CDF at the squared radius edges.
+
+A law is held uniform within each cell (in r, or in :math:`\rho` between steps 2 and 4), and the
+mean map is linear within a cell, so a step errs by :math:`O(h^2)` like the 1-D engine; :func:`cmtheory.laws.richardson_law` removes the
+:math:`h^2` term and measures what is left. Mass leaving the grid is counted in ``lost``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.signal
+import scipy.special
+import scipy.stats
+import torch
+
+from cmtheory.laws.grid import GridLaw, Transition, _convolve_normal, _law_from_cdf, _push_with_extra_noise
+from cmtheory.laws.transitions import ddpm_transition, li_icml2024_transitions
+from cmtheory.processes import DiscreteVP
+from cmtheory.targets import GaussianMixture, Sphere
+
+__all__ = [
+    "check_rotation_invariant",
+    "radial_cdf",
+    "radial_law",
+    "radial_score",
+    "propagate_radial",
+    "radial_markov_law",
+    "ddpm_law_radial",
+    "li_icml2024_law_radial",
+]
+
+
+
+def _rho_cells(e: np.ndarray, masses: np.ndarray, tol: float = 1e-8) -> int:
+    r"""Cells of the uniform :math:`\rho = r^2` grid: at least 4 per radius cell, and narrow enough
+    that a :math:`\rho` cell is at most one radius cell wide from :math:`r_*` up,
+    :math:`h_\rho \le h\max(h, 2 r_*)`, :math:`r_*` the first edge below which the law has more
+    than ``tol`` mass. Near the origin the law of :math:`A^2` has a :math:`\rho^{-1/2}`
+    singularity; this keeps it inside one radius cell instead of spreading over
+    :math:`\sqrt{h_\rho}` (the mass below :math:`r_*`, at most ``tol``, is the exception)."""
+    h = float(e[1] - e[0])
+    r_star = e[min(int(np.searchsorted(np.cumsum(masses), tol)), e.size - 1)]
+    return max(4 * (e.size - 1), int(math.ceil((e[-1] ** 2 - e[0] ** 2) / (h * max(h, 2 * r_star)))))
+
+
+def check_rotation_invariant(target) -> None:
+    """ValueError naming ``target`` unless it is a GaussianMixture with zero means and isotropic
+    covariances, or a Sphere with k = d (the rotation-invariant targets)."""
+    if isinstance(target, GaussianMixture):
+        if target.kind == "isotropic" and bool((target.means == 0).all()):
+            return
+        why = f"a GaussianMixture with {target.kind} covariances and means of largest norm {float(target.means.norm(dim=1).max()):.3g}"
+    elif isinstance(target, Sphere):
+        if target.k == target.d:
+            return
+        why = f"a Sphere with k={target.k} < d={target.d} (a sphere in a subspace)"
+    else:
+        why = f"a {type(target).__name__}"
+    raise ValueError(
+        f"target must be rotation-invariant (a GaussianMixture with zero means and isotropic covariances, "
+        f"or a Sphere with k = d); got {why}"
+    )
+
+
+def _chi_cdf(d: int, v, r: np.ndarray) -> np.ndarray:
+    r""":math:`P(|\sqrt v Z| \le r) = P(d/2, r^2/(2v))` for Z standard in :math:`\mathbb{R}^d`."""
+    return scipy.special.gammainc(d / 2, np.asarray(r, dtype=np.float64) ** 2 / (2 * v))
+
+
+def radial_cdf(target, alpha: float, sigma: float, r: np.ndarray) -> np.ndarray:
+    r"""CDF of :math:`|X|`, :math:`X = \alpha X_0 + \sigma Z`, for a rotation-invariant target.
+
+    Scale mixture: :math:`\sum_k w_k P(d/2, r^2/(2 v_k))`, :math:`v_k = \alpha^2 c_k + \sigma^2`
+    (:math:`|X|^2/v_k \sim \chi^2_d` per component). Sphere of radius :math:`\rho_0`:
+    :math:`|X|^2/\sigma^2` is noncentral :math:`\chi^2_d` with noncentrality
+    :math:`(\alpha\rho_0/\sigma)^2` (a step at :math:`\alpha\rho_0` when :math:`\sigma = 0`).
+    """
+    check_rotation_invariant(target)
+    r = np.asarray(r, dtype=np.float64)
+    d = target.d
+    if isinstance(target, GaussianMixture):
+        v = alpha**2 * target.covs.numpy() + sigma**2
+        return (target.weights.numpy() * _chi_cdf(d, v, r[..., None])).sum(-1)
+    if sigma == 0:
+        return (r >= alpha * target.radius).astype(np.float64)
+    return scipy.stats.ncx2.cdf(r**2 / sigma**2, d, (alpha * target.radius / sigma) ** 2)
+
+
+def radial_law(target, alpha: float, sigma: float, edges: np.ndarray) -> GridLaw:
+    r"""Exact cell masses, on the radius grid ``edges``, of :math:`|X|`, :math:`X = \alpha X_0 + \sigma Z`
+    (:func:`radial_cdf`); TV and :math:`W_p` to another radial law are those of the d-dimensional laws."""
+    return _law_from_cdf(np.asarray(edges, dtype=np.float64), radial_cdf(target, alpha, sigma, edges))
+
+
+def radial_score(target):
+    r"""The radial profile as a 1-D score: ``score(r, alpha, sigma)`` for r of shape (P, 1) is
+    :math:`\psi(r)`, the first coordinate of ``target.score`` at :math:`r e_1` (one evaluation in
+    :math:`\mathbb{R}^d`, P d work)."""
+    check_rotation_invariant(target)
+
+    def score(r: torch.Tensor, alpha, sigma) -> torch.Tensor:
+        x = torch.zeros(r.shape[0], target.d, dtype=r.dtype)
+        x[:, :1] = r
+        return target.score(x, alpha, sigma)[:, :1]
+
+    return score
+
+
+def _fold(masses: np.ndarray, N: int) -> np.ndarray:
+    """Masses on the grid mirrored about 0 (2N cells) -> masses of |A| on the N cells of [0, hi]."""
+    return masses[N:] + masses[:N][::-1]
+
+
+def _rebin(masses: np.ndarray, edges: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Masses, uniform within each cell of ``edges``, of the cells between the points ``at``
+    (increasing, inside [edges[0], edges[-1]]): differences of the piecewise-linear CDF."""
+    return np.diff(np.interp(at, edges, np.concatenate([[0.0], np.cumsum(masses)])))
+
+
+def _chi2_cell_kernel(k: int, c: float, h: float, tail: float = 1e-17, nodes: int = 8) -> np.ndarray:
+    r"""Cell-to-cell masses :math:`K_j`, j >= 0, of :math:`c^2\chi^2_k` added to a uniform cell of width h
+    (module docstring, step 3), up to the :math:`1 - 10^{-17}` quantile.
+
+    :math:`K_0, K_1` from the second difference of I (exact; y <= 2h, no cancellation). For
+    j >= 2 the second difference of I loses :math:`\epsilon\,y/h^2` to cancellation, so
+    :math:`K_j = \frac1h\int_0^h [F((j+1)h - x) - F(jh - x)]\,dx` by ``nodes``-point Gauss-Legendre,
+    each difference of F taken on the side of the median where it is small (P or 1 - P); F is
+    smooth on [(j-1)h, (j+1)h] for j >= 2."""
+    a, s2 = k / 2, 2 * c * c
+    L = int(math.ceil(scipy.special.gammainccinv(a, tail) * s2 / h)) + 2
+    y = np.array([-1.0, 0.0, 1.0, 2.0]) * h
+    yp = np.maximum(y, 0.0)
+    I = yp * scipy.special.gammainc(a, yp / s2) - k * c * c * scipy.special.gammainc(a + 1, yp / s2)
+    head = (I[2:] - 2 * I[1:-1] + I[:-2]) / h
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    x, w = 0.5 * h * (x + 1), 0.5 * w
+    j = np.arange(2, L + 1, dtype=np.float64)[:, None]
+    lo, hi = (j * h - x) / s2, ((j + 1) * h - x) / s2
+    upper = lo > a  # beyond the mean: 1 - P is the small side
+    diff = np.where(upper, scipy.special.gammaincc(a, lo) - scipy.special.gammaincc(a, hi), scipy.special.gammainc(a, hi) - scipy.special.gammainc(a, lo))
+    return np.clip(np.concatenate([head, diff @ w]), 0.0, None)
+
+
+def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
+    r"""One step :math:`Y' = m(Y) + cZ` of a rotation-invariant law held as its radial law
+    (module docstring, steps 1-4).
+
+    ``transition(r)`` maps radii of shape (P, 1) to a GaussianTransition whose mean is
+    :math:`m(r)` (the mean map along a ray) and whose noise must be isotropic and constant
+    (c z); a state-dependent noise is a ValueError. ``law.edges`` must start at 0 or above;
+    when it starts at 0 the step is exact through the origin, otherwise mass pushed below
+    the first edge is counted in ``lost``.
+    """
+    e, N, h = law.edges, law.masses.size, law.h
+    if e[0] < 0:
+        raise ValueError(f"law must be a law of the radius: its edges start at {e[0]} < 0")
+    m = transition(torch.from_numpy(e)[:, None]).mean[:, 0].numpy()
+    centers = torch.from_numpy(law.centers)[:, None]
+    s = transition(centers).noise(torch.ones_like(centers))[:, 0].abs().numpy()
+    c = float(s[0])
+    if not np.allclose(s, c, rtol=1e-12, atol=0):
+        raise ValueError(f"transition's noise must be isotropic and constant for propagate_radial; it varies from {s.min():.6g} to {s.max():.6g}")
+    mirrored = e[0] == 0
+    if mirrored:
+        if m[0] != 0:
+            raise ValueError(f"transition's mean map must send the origin to itself (an equivariant step), got m(0) = {m[0]:.3g}")
+        e_a, p_a, m_a = np.concatenate([-e[::-1], e[1:]]), np.concatenate([np.zeros(N), law.masses]), np.concatenate([-m[::-1], m[1:]])
+    else:
+        e_a, p_a, m_a = e, law.masses, m
+    pushed, lost = _push_with_extra_noise(p_a, m_a, np.zeros(p_a.size), e_a)
+    A = _convolve_normal(pushed, c, h)
+    lost += float(pushed.sum() - A.sum())
+    A = _fold(A, N) if mirrored else A
+    if d == 1:
+        return GridLaw(e, A, law.lost + max(lost, 0.0))
+    rho_e = np.linspace(e[0] ** 2, e[-1] ** 2, _rho_cells(e, A) + 1)
+    rho = _rebin(A, e, np.sqrt(rho_e))
+    conv = np.clip(scipy.signal.fftconvolve(rho, _chi2_cell_kernel(d - 1, c, float(rho_e[1] - rho_e[0])))[: rho.size], 0.0, None)
+    lost += float(rho.sum() - conv.sum())
+    return GridLaw(e, _rebin(conv, rho_e, e**2), law.lost + max(lost, 0.0))
+
+
+def radial_markov_law(init: GridLaw, transitions, d: int) -> GridLaw:
+    """The radial law after a sequence of isotropic-noise steps (:func:`propagate_radial`)."""
+    law = init
+    for tr in transitions:
+        law = propagate_radial(law, tr, d)
+    return law
+
+
+def _start_law(target, schedule: DiscreteVP, edges: np.ndarray, start: str) -> GridLaw:
+    if start == "normal":
+        return _law_from_cdf(edges, _chi_cdf(target.d, 1.0, edges))
+    if start == "q_T":
+        return radial_law(target, *schedule.channel(schedule.T), edges)
+    raise ValueError(f"start must be 'normal' or 'q_T', got {start!r}")
+
+
+def _check_steps(schedule: DiscreteVP, t_stop: int) -> range:
+    if not isinstance(schedule, DiscreteVP):
+        raise ValueError(f"schedule must be a DiscreteVP, got {type(schedule).__name__}")
+    if isinstance(t_stop, bool) or not isinstance(t_stop, int) or not 0 <= t_stop < schedule.T:
+        raise ValueError(f"t_stop must be an int in 0..{schedule.T - 1}, got {t_stop!r}")
+    return range(schedule.T, t_stop, -1)
+
+
+def ddpm_law_radial(target, schedule: DiscreteVP, edges: np.ndarray, variance: str = "beta", *, start: str = "normal", t_stop: int = 0) -> GridLaw:
+    r"""Exact radial law of DDPM's output on a rotation-invariant target in :math:`\mathbb{R}^d`.
+
+    Given :math:`R = r`, :math:`|Y_{t-1}|/\sqrt{v_t}` is noncentral chi with d degrees of freedom and
+    noncentrality :math:`m_t(r)/\sqrt{v_t}`, :math:`m_t(r) = (r + \beta_t\psi_t(r))/\sqrt{\alpha_t}`
+    (:func:`cmtheory.laws.ddpm_transition` on the radial profile :func:`radial_score`).
+
+    Parameters
+    ----------
+    target : GaussianMixture or Sphere
+        Rotation-invariant (:func:`check_rotation_invariant`).
+    schedule : DiscreteVP
+    edges : ndarray
+        Uniform radius grid, starting at 0 or above (:func:`cmtheory.laws.uniform_grid`).
+    variance : {"beta", "posterior"}
+        DDPM's :math:`v_t` (:func:`cmtheory.laws.ddpm_transition`).
+    start : {"normal", "q_T"}
+        :math:`Y_T \sim N(0, I_d)` (what a user runs) or the chain's exact law at step T.
+    t_stop : int
+        Return the law of :math:`Y_{t_{stop}}` (compare with :func:`radial_law` at the channel
+        of step ``t_stop``).
+
+    Returns
+    -------
+    GridLaw
+        O(h^2) in the cell width; wrap in :func:`cmtheory.laws.richardson_law`.
+    """
+    score = radial_score(target)
+    steps = _check_steps(schedule, t_stop)
+    return radial_markov_law(
+        _start_law(target, schedule, edges, start),
+        (lambda r, t=t: ddpm_transition(score, schedule, t, r, variance) for t in steps),
+        target.d,
+    )
+
+
+def li_icml2024_law_radial(target, schedule: DiscreteVP, edges: np.ndarray, first_noise: str = "readme", *, start: str = "normal", t_stop: int = 0) -> GridLaw:
+    r"""Exact radial law of the ICML 2024 accelerated sampler's output (its two half-steps,
+    :func:`cmtheory.laws.li_icml2024_transitions`, each a radial mean map plus isotropic constant
+    noise) on a rotation-invariant target; arguments as in :func:`ddpm_law_radial`."""
+    score = radial_score(target)
+    steps = _check_steps(schedule, t_stop)
+    return radial_markov_law(
+        _start_law(target, schedule, edges, start),
+        (tr for t in steps for tr in li_icml2024_transitions(score, schedule, t, first_noise)),
+        target.d,
+    )
