@@ -9,7 +9,7 @@ from cmtheory.rates import fit_power_law
 from cmtheory.theory import BOUNDS, bound, n_exponent
 
 
-@pytest.mark.parametrize("key", ["li_huang_wei_ct", "li_cai_accelerated", "li_yan_ddpm", "benton_kl"])
+@pytest.mark.parametrize("key", ["li_huang_wei_ct", "li_cai_accelerated", "li_yan_ddpm", "li_icml2024_sde", "benton_kl"])
 def test_declared_exponents_match_the_formula(key):
     """Fitting each bound's own values (at large T, where the logs vary slowly) recovers its
     declared exponents to within the log factors' local slope."""
@@ -24,7 +24,7 @@ def test_declared_exponents_match_the_formula(key):
 
 def test_steps_exponents_follow_from_rate_exponents():
     """err ~ d^b / T^a  =>  T ~ d^(b/a) eps^(-1/a)."""
-    for key in ("li_huang_wei_ct", "li_cai_accelerated", "li_yan_ddpm"):
+    for key in ("li_huang_wei_ct", "li_cai_accelerated", "li_yan_ddpm", "li_icml2024_sde"):
         b = BOUNDS[key]
         a, bd = -b.exponents["T"], b.exponents["d"]
         assert b.steps_exponents["d"] == pytest.approx(bd / a)
