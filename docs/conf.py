@@ -45,3 +45,17 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "min_reported_time": 1,
 }
+
+
+def _skip_reexported_laws(app, what, name, obj, skip, options):
+    """Document a name of :mod:`cmtheory.laws` once, under cmtheory.laws: cmtheory.samplers
+    re-exports the Gaussian transition kernels its samplers draw from."""
+    documenting = app.env.temp_data.get("autodoc:module") or ""
+    defined_in = getattr(obj, "__module__", None) or ""
+    if what == "module" and defined_in.startswith("cmtheory.laws") and not documenting.startswith("cmtheory.laws"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_reexported_laws)
