@@ -151,6 +151,8 @@ def _prepare(y, se, floor, floor_se, z_floor, variables) -> _Design:
         raise ValueError("give at least one variable, e.g. fit_power_law(err, T=Ts)")
     yv = _as_1d(y, "y")
     m = yv.size
+    if m == 0:
+        raise ValueError("y is empty: there is nothing to fit")
     names = list(variables)
     V = np.stack([_as_1d(variables[k], k, m) for k in names], 1)
     if (V <= 0).any():

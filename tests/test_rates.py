@@ -160,6 +160,7 @@ def test_assert_rate_passes_and_fails_with_a_full_message():
     "call,match",
     [
         (lambda: fit_power_law([1.0, 2.0]), "at least one variable"),
+        (lambda: fit_power_law([], T=[]), "nothing to fit"),
         (lambda: fit_power_law([1.0, 0.5], T=[1.0, 2.0, 3.0]), "T must have 2 entries"),
         (lambda: fit_power_law([1.0, 0.5, 0.2], T=[1.0, -2.0, 3.0]), "must be > 0"),
         (lambda: fit_power_law([1.0, np.nan, 0.2], T=[1.0, 2.0, 3.0]), "NaN"),

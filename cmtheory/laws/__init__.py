@@ -7,7 +7,8 @@ layer; it imports neither.
 
 from cmtheory.laws.gaussian import gaussian_law
 from cmtheory.laws.radial import (
-    check_rotation_invariant, ddpm_law_radial, li_icml2024_law_radial, propagate_radial, radial_cdf, radial_law, radial_markov_law, radial_score,
+    check_rotation_invariant, ddpm_law_radial, exact_covariance_law_radial, li_icml2024_law_radial, propagate_radial, radial_cdf, radial_hvp,
+    radial_law, radial_markov_law, radial_score,
 )
 from cmtheory.laws.grid import GridLaw, Transition, markov_law_1d, normal_law, propagate, pushforward_law, richardson_law, uniform_grid
 from cmtheory.laws.reference import gmm_1d_cdf, gmm_1d_law
@@ -19,5 +20,6 @@ __all__ = [
     "GridLaw", "Transition", "uniform_grid", "normal_law", "propagate", "markov_law_1d", "pushforward_law", "richardson_law",
     "gaussian_law", "gmm_1d_cdf", "gmm_1d_law", "GaussianTransition", "ScoreFn", "HvpFn", "ddpm_transition",
     "exact_covariance_transition", "li_icml2024_transitions", "check_rotation_invariant", "radial_cdf", "radial_law",
-    "radial_score", "propagate_radial", "radial_markov_law", "ddpm_law_radial", "li_icml2024_law_radial",
+    "radial_score", "radial_hvp", "propagate_radial", "radial_markov_law", "ddpm_law_radial", "li_icml2024_law_radial",
+    "exact_covariance_law_radial",
 ]

@@ -41,6 +41,15 @@ DDPM and the ICML 2024 sampler's half-steps have isotropic constant noise,
 4. the law, uniform within each :math:`\rho` cell, is rebinned back onto the radius grid by its
    CDF at the squared radius edges.
 
+The exact-covariance step's noise :math:`c(I + \tfrac{\beta}{2}H)` has
+:math:`\sigma_r = c(1 + \beta\psi'/2)` and :math:`\sigma_\perp = c(1 + \beta\psi/(2r))`, both varying
+with r. Step 1 takes a varying :math:`\sigma_r` as the 1-D engine does. The tangential term is
+taken in runs of cells with nearly equal :math:`S = (d-1)\sigma_\perp^2`: each run through steps
+2-4 with the kernel of its mean :math:`\bar S`, each cell's excess :math:`S - \bar S` carried into
+:math:`A^2` by the run's mean map (:func:`propagate_radial`). Scale mixtures have the radial
+score and Hessian in closed form (:func:`radial_score`, :func:`radial_hvp`; P K work per
+evaluation instead of P d).
+
 A law is held uniform within each cell (in r, or in :math:`\rho` between steps 2 and 4), and the
 mean map is linear within a cell, so a step errs by :math:`O(h^2)` like the 1-D engine while the
 per-step noise c is wider than a cell; :func:`cmtheory.laws.richardson_law` removes the :math:`h^2` term
@@ -61,7 +70,7 @@ import scipy.stats
 import torch
 
 from cmtheory.laws.grid import GridLaw, Transition, _convolve_normal, _law_from_cdf, _push_with_extra_noise
-from cmtheory.laws.transitions import ddpm_transition, li_icml2024_transitions
+from cmtheory.laws.transitions import ddpm_transition, exact_covariance_transition, li_icml2024_transitions
 from cmtheory.processes import DiscreteVP
 from cmtheory.targets import GaussianMixture, Sphere
 
@@ -70,32 +79,35 @@ __all__ = [
     "radial_cdf",
     "radial_law",
     "radial_score",
+    "radial_hvp",
     "propagate_radial",
     "radial_markov_law",
     "ddpm_law_radial",
     "li_icml2024_law_radial",
+    "exact_covariance_law_radial",
 ]
 
 
 
-def _rho_cells(e: np.ndarray, masses: np.ndarray, spread: float, d: int, tol: float = 1e-6, cap: int = 2**21) -> int:
+def _rho_cells(e: np.ndarray, spread: float, cap: int = 2**21) -> int:
     r"""Cells of the uniform :math:`\rho = r^2` grid (at most ``cap``): at least 4 per radius cell,
     and at most 1/8 of ``spread``, the standard deviation of the tangential term, so that the
     kernel of step 3 is resolved (a kernel narrower than a cell spreads each cell's mass over
-    its neighbours, a numerical diffusion of order :math:`h_\rho` that accumulates over the steps).
-    In d = 2 the tangential term :math:`c^2\chi^2_1` and the law of :math:`A^2` are both singular at
-    0 (:math:`\rho^{-1/2}`), so there a cell is also at most one radius cell wide from :math:`r_*` up,
-    :math:`h_\rho \le h\max(h, 2 r_*)`, :math:`r_*` the first edge below which the law has more than
-    ``tol`` mass (without it the error near the origin falls like :math:`\sqrt{h_\rho}`, measured).
-    For d >= 3 the tangential law is smooth at 0 on the scale the spread rule resolves (d = 8,
-    T = 200: TV changes by 5e-6 with the origin rule, at 16x the cost)."""
-    h = float(e[1] - e[0])
+    its neighbours, a numerical diffusion of order :math:`h_\rho` that accumulates over the steps)."""
     span = e[-1] ** 2 - e[0] ** 2
-    cells = max(4 * (e.size - 1), 8 * span / spread if spread > 0 else 0.0)
-    if d == 2:
-        r_star = e[min(int(np.searchsorted(np.cumsum(masses), tol)), e.size - 1)]
-        cells = max(cells, span / (h * max(h, 2 * r_star)))
-    return int(min(math.ceil(cells), cap))
+    return int(min(math.ceil(max(4 * (e.size - 1), 8 * span / spread if spread > 0 else 0.0)), cap))
+
+
+def _origin_cells(e: np.ndarray, masses: np.ndarray, tol: float = 1e-6, cap: int = 2**21) -> int:
+    r"""In d = 2 the tangential term :math:`c^2\chi^2_1` and the law of :math:`A^2` are both singular
+    at 0 (:math:`\rho^{-1/2}`), so there a :math:`\rho` cell is also at most one radius cell wide from
+    :math:`r_*` up, :math:`h_\rho \le h\max(h, 2 r_*)`, :math:`r_*` the first edge below which the law
+    has more than ``tol`` mass (without it the error near the origin falls like :math:`\sqrt{h_\rho}`,
+    measured). For d >= 3 the tangential law is smooth at 0 on the scale :func:`_rho_cells`
+    resolves (d = 8, T = 200: TV changes by 5e-6 with this rule, at 16x the cost)."""
+    h = float(e[1] - e[0])
+    r_star = e[min(int(np.searchsorted(np.cumsum(masses), tol)), e.size - 1)]
+    return int(min(math.ceil((e[-1] ** 2 - e[0] ** 2) / (h * max(h, 2 * r_star))), cap))
 
 
 def check_rotation_invariant(target) -> None:
@@ -147,23 +159,74 @@ def radial_law(target, alpha: float, sigma: float, edges: np.ndarray) -> GridLaw
     return _law_from_cdf(np.asarray(edges, dtype=np.float64), radial_cdf(target, alpha, sigma, edges))
 
 
+def _on_first_axes(target, x: torch.Tensor, buffers: dict) -> torch.Tensor:
+    """The points (x, 0, ..., 0) of R^d for x of shape (P, j), j <= d, kept per (P, j, dtype): only
+    their first j columns change."""
+    key = (*x.shape, x.dtype)
+    if key not in buffers:
+        if x.shape[1] > target.d:
+            raise ValueError(f"points must have at most d = {target.d} columns, got {x.shape[1]}")
+        buffers[key] = torch.zeros(x.shape[0], target.d, dtype=x.dtype)
+    padded = buffers[key]
+    padded[:, : x.shape[1]] = x
+    return padded
+
+
+def _scale_mixture_moments(target, x: torch.Tensor, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""For :math:`\sum_k w_k N(0, c_k I_d)` at the points x (any number of columns j <= d, the rest 0):
+    :math:`g = E_\pi[1/v]` and :math:`\mathrm{Var}_\pi(1/v)`, shape (P, 1), over the posterior
+    :math:`\pi_k \propto w_k v_k^{-d/2} e^{-|x|^2/(2v_k)}`, :math:`v_k = \alpha^2 c_k + \sigma^2`."""
+    v = torch.as_tensor(alpha, dtype=x.dtype) ** 2 * target.covs.to(x.dtype) + torch.as_tensor(sigma, dtype=x.dtype) ** 2
+    logit = torch.log(target.weights.to(x.dtype)) - 0.5 * target.d * torch.log(v) - (x * x).sum(1, keepdim=True) / (2 * v)
+    pi = torch.softmax(logit, 1)
+    g = (pi / v).sum(1, keepdim=True)
+    return g, (pi / v**2).sum(1, keepdim=True) - g * g
+
+
 def radial_score(target):
-    r"""The radial profile as a 1-D score: ``score(r, alpha, sigma)`` for r of shape (P, 1) is
-    :math:`\psi(r)`, the first coordinate of ``target.score`` at :math:`r e_1` (one evaluation in
-    :math:`\mathbb{R}^d`, P d work)."""
+    r"""The target's score on the span of its first axes: ``score(x, alpha, sigma)`` for x of shape
+    (P, j), j <= d, is the first j coordinates of the score at (x, 0, ..., 0).
+
+    At :math:`x = r e_1` it is :math:`(\psi(r), 0, \dots)`: with j = 1 the radial profile
+    :math:`\psi` as a 1-D score of r; with j = 2 the plane of the radius and one tangential
+    direction, where a step's radial and tangential noise are read (:func:`propagate_radial`).
+    Scale mixtures in closed form, :math:`s(x) = -g\,x`, :math:`g = E_\pi[1/v]` over the posterior of
+    the component (P K work); other targets by ``target.score`` at the padded points (P d work)."""
     check_rotation_invariant(target)
+    if isinstance(target, GaussianMixture):
+        return lambda x, alpha, sigma: -_scale_mixture_moments(target, x, alpha, sigma)[0] * x
+    buffers = {}
 
-    points = {}  # the (P, d) points r e_1, kept per (P, dtype): only their first column changes
-
-    def score(r: torch.Tensor, alpha, sigma) -> torch.Tensor:
-        key = (r.shape[0], r.dtype)
-        if key not in points:
-            points[key] = torch.zeros(r.shape[0], target.d, dtype=r.dtype)
-        x = points[key]
-        x[:, :1] = r
-        return target.score(x, alpha, sigma)[:, :1]
+    def score(x: torch.Tensor, alpha, sigma) -> torch.Tensor:
+        return target.score(_on_first_axes(target, x, buffers), alpha, sigma)[:, : x.shape[1]]
 
     return score
+
+
+def radial_hvp(target):
+    r"""The Hessian-vector product of :math:`\log q` on the span of the first axes, like
+    :func:`radial_score`: ``hvp(x, v, alpha, sigma)`` for x and v of shape (P, j). At :math:`x = r e_1`
+    the Hessian is :math:`\psi'(r)\,uu^\top + (\psi(r)/r)(I - uu^\top)`, u = e_1, so v = (1, 1)
+    gives :math:`(\psi'(r), \psi(r)/r)`.
+
+    Scale mixtures in closed form: differentiating :math:`s = -g(|x|^2)\,x` with
+    :math:`\partial g/\partial|x|^2 = -\mathrm{Var}_\pi(1/v)/2` gives
+    :math:`H = -g I + \mathrm{Var}_\pi(1/v)\,xx^\top` (P K work); other targets by ``target.hvp`` at
+    the padded points (P d work)."""
+    check_rotation_invariant(target)
+    if isinstance(target, GaussianMixture):
+
+        def mixture_hvp(x: torch.Tensor, v: torch.Tensor, alpha, sigma) -> torch.Tensor:
+            g, var = _scale_mixture_moments(target, x, alpha, sigma)
+            return -g * v + var * (x * v).sum(1, keepdim=True) * x
+
+        return mixture_hvp
+    points, vectors = {}, {}
+
+    def hvp(x: torch.Tensor, v: torch.Tensor, alpha, sigma) -> torch.Tensor:
+        return target.hvp(_on_first_axes(target, x, points), _on_first_axes(target, v, vectors), alpha, sigma)[:, : x.shape[1]]
+
+    return hvp
 
 
 def _fold(masses: np.ndarray, N: int) -> np.ndarray:
@@ -208,47 +271,126 @@ def _centred_chi2_cell_kernel(k: int, c: float, h: float, cells: int, tail: floa
     return np.clip(np.concatenate([head[:3], diff @ w]), 0.0, None), j0
 
 
-def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
-    r"""One step :math:`Y' = m(Y) + cZ` of a rotation-invariant law held as its radial law
-    (module docstring, steps 1-4).
+def _radial_noise_step(law: GridLaw, cells: slice, m: np.ndarray, s_r: np.ndarray, s0: float) -> tuple[np.ndarray, float]:
+    r"""Step 1 for the radius cells ``cells``: their masses through the mean map (``m`` at their
+    edges) plus :math:`N(0, \sigma_{r,i}^2)` (``s_r`` per cell, none below ``s0``), by the 1-D
+    engine onto the grid mirrored about 0 when it starts at 0, then folded (:math:`|A|`).
+    Returns the masses of :math:`|A|` on the radius grid and the mass that left it."""
+    e, N = law.edges, law.masses.size
+    mirrored = e[0] == 0
+    pushed, lost = _push_with_extra_noise(law.masses[cells], m, np.sqrt(np.maximum(s_r**2 - s0 * s0, 0.0)), np.concatenate([-e[::-1], e[1:]]) if mirrored else e)
+    A = _convolve_normal(pushed, s0, law.h)
+    lost += float(pushed.sum() - A.sum())
+    return (_fold(A, N) if mirrored else A), lost
 
-    ``transition(r)`` maps radii of shape (P, 1) to a GaussianTransition whose mean is
-    :math:`m(r)` (the mean map along a ray) and whose noise must be isotropic and constant
-    (c z); a state-dependent noise is a ValueError. ``law.edges`` must start at 0 or above;
-    when it starts at 0 the step is exact through the origin, otherwise mass pushed below
-    the first edge is counted in ``lost``.
+
+def _tangential_runs(S: np.ndarray, masses: np.ndarray, width: float) -> list[tuple[slice, float]]:
+    r"""Runs of consecutive cells whose tangential mean :math:`S_i = (d-1)\sigma_{\perp,i}^2` falls in
+    one bin of ``width``, each with the mass-weighted mean of S over the run (runs without mass
+    are dropped)."""
+    bins = np.floor((S - S.min()) / width).astype(np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], bins[1:] != bins[:-1]]))
+    runs = []
+    for a, b in zip(starts, np.append(starts[1:], S.size)):
+        w = masses[a:b]
+        if w.sum() > 0:
+            runs.append((slice(int(a), int(b)), float(w @ S[a:b] / w.sum())))
+    return runs
+
+
+def _absorb_tangential_mean(m: np.ndarray, s_r: np.ndarray, dS: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""The mean map and radial noise of a run of cells that carry the cells' own tangential mean
+    :math:`\Delta S` beyond the run's (``dS`` at the edges, ``m`` at the edges, ``s_r`` per cell):
+    :math:`\tilde m = \operatorname{sign}(m)\sqrt{m^2 + \Delta S}`, :math:`\tilde\sigma_r = \sigma_r m/\tilde m`
+    (m and :math:`\tilde m` at the centre as the mean of the edges'). Then
+    :math:`(\tilde m + \tilde\sigma_r Z)^2 = (m + \sigma_r Z)^2 + \Delta S - \sigma_r^2 Z^2\,\Delta S/\tilde m^2`:
+    exact but for the last term, :math:`\Delta S\,\sigma_r^2/\tilde m^2` of the shift itself."""
+    if not dS.any():
+        return m, s_r
+    q = m * m + dS
+    if np.any(q < 0):
+        raise ValueError("the tangential noise varies faster with the radius than the step's mean map grows (a step too large for this target); use more steps")
+    mt = np.sign(m) * np.sqrt(q)
+    mc, mtc = 0.5 * (m[1:] + m[:-1]), 0.5 * (mt[1:] + mt[:-1])
+    return mt, np.abs(s_r * np.where(mtc != 0, mc / np.where(mtc != 0, mtc, 1.0), 1.0))
+
+
+def _cell_noise(transition: Transition, law: GridLaw, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""The mean map and the noise scales at the edges, and the noise scales per cell, shapes
+    (N+1,), (N+1, j) and (N, j): the transition is evaluated at the points :math:`(r, 0)` of the
+    plane of the radius and one tangential direction (j = 2; j = 1 in d = 1), its noise at
+    z = 1; a noise that varies is read at the cell centres, as in the 1-D engine."""
+
+    def at(r: np.ndarray):
+        x = torch.zeros(r.size, j, dtype=torch.float64)
+        x[:, 0] = torch.from_numpy(r)
+        tr = transition(x)
+        return tr.mean[:, 0].numpy(), tr.noise(torch.ones_like(x)).abs().numpy()
+
+    m, s = at(law.edges)
+    if np.allclose(s, s[:1], rtol=1e-12, atol=0):
+        return m, s, s[:-1]
+    return m, s, at(law.centers)[1]
+
+
+def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
+    r"""One step :math:`Y' = m(r)u + \sigma_r(r) Z_1 u + \sigma_\perp(r) Z_\perp` of a rotation-invariant
+    law held as its radial law (module docstring, steps 1-4).
+
+    ``transition(x)`` maps the points :math:`x = (r, 0)` of shape (P, 2) (the radius and one
+    tangential direction; shape (P, 1) in d = 1) to a GaussianTransition: the first column of
+    its mean is :math:`m(r)` (m(0) = 0), its noise at z = 1 is :math:`(\sigma_r, \sigma_\perp)`; the
+    samplers' transitions on :func:`radial_score` and :func:`radial_hvp` are such maps; a cell's
+    noise scales are read at its centre (:func:`_cell_noise`).
+
+    A state-dependent :math:`\sigma_\perp` (the exact-covariance step): the cells are split into
+    runs whose tangential means :math:`S = (d-1)\sigma_\perp^2` fall in one bin of a :math:`\rho`
+    cell's width, each run through steps 2-4 with the kernel of its mass-weighted mean
+    :math:`\bar S` (of :math:`S(0)` for the run at the origin); each cell's own excess
+    :math:`S - \bar S` is carried by the run's mean map (:func:`_absorb_tangential_mean`), so the
+    tangential mean follows the radius cell by cell. (Replacing S by :math:`\bar S` alone biases
+    the chain: in d = 64 at T = 200 the TV moved from 0.0013 to 0.0058 with one run.) A constant
+    :math:`\sigma_\perp` is one run. ``law.edges`` must start at 0 or above; when they start at 0
+    the step is exact through the origin, otherwise mass pushed below the first edge is counted in
+    ``lost``.
     """
-    e, N, h = law.edges, law.masses.size, law.h
+    e, N = law.edges, law.masses.size
     if e[0] < 0:
         raise ValueError(f"law must be a law of the radius: its edges start at {e[0]} < 0")
-    r = torch.from_numpy(e)[:, None]
-    tr = transition(r)
-    m = tr.mean[:, 0].numpy()
-    s = tr.noise(torch.ones_like(r))[:, 0].abs().numpy()
-    c = float(s[0])
-    if not np.allclose(s, c, rtol=1e-12, atol=0):
-        raise ValueError(f"transition's noise must be isotropic and constant for propagate_radial; it varies from {s.min():.6g} to {s.max():.6g}")
-    mirrored = e[0] == 0
-    if mirrored:
-        if m[0] != 0:
-            raise ValueError(f"transition's mean map must send the origin to itself (an equivariant step), got m(0) = {m[0]:.3g}")
-        e_a, p_a, m_a = np.concatenate([-e[::-1], e[1:]]), np.concatenate([np.zeros(N), law.masses]), np.concatenate([-m[::-1], m[1:]])
-    else:
-        e_a, p_a, m_a = e, law.masses, m
-    pushed, lost = _push_with_extra_noise(p_a, m_a, np.zeros(p_a.size), e_a)
-    A = _convolve_normal(pushed, c, h)
-    lost += float(pushed.sum() - A.sum())
-    A = _fold(A, N) if mirrored else A
+    m, s_e, s_c = _cell_noise(transition, law, min(d, 2))
+    if e[0] == 0 and m[0] != 0:
+        raise ValueError(f"transition's mean map must send the origin to itself (an equivariant step), got m(0) = {m[0]:.3g}")
     if d == 1:
+        A, lost = _radial_noise_step(law, slice(0, N), m, s_c[:, 0], float(s_c[:, 0].min()))
         return GridLaw(e, A, law.lost + max(lost, 0.0))
-    k, mu = d - 1, (d - 1) * c * c
-    rho_e = np.linspace(e[0] ** 2, e[-1] ** 2, _rho_cells(e, A, c * c * math.sqrt(2 * k), d) + 1)
-    rho = _rebin(A, e, np.sqrt(np.clip(rho_e - mu, e[0] ** 2, None)))
-    K, j0 = _centred_chi2_cell_kernel(k, c, float(rho_e[1] - rho_e[0]), rho_e.size - 1)
-    full = scipy.signal.fftconvolve(rho, K)
-    conv = np.clip(full[-j0 : -j0 + rho.size] if j0 < 0 else np.concatenate([np.zeros(j0), full])[: rho.size], 0.0, None)
-    lost += float(A.sum() - conv.sum())
-    return GridLaw(e, _rebin(conv, rho_e, e**2), law.lost + max(lost, 0.0))
+    k = d - 1
+    S_e, S_c = k * s_e[:, 1] ** 2, k * s_c[:, 1] ** 2
+    cells = _rho_cells(e, float(S_c.min()) * math.sqrt(2 / k))
+    runs = _tangential_runs(S_c, law.masses, (e[-1] ** 2 - e[0] ** 2) / cells)
+    if not runs:  # no mass left on the grid
+        return GridLaw(e, np.zeros(N), law.lost)
+    if e[0] == 0 and runs[0][0].start == 0:
+        runs[0] = (runs[0][0], float(S_e[0]))  # no excess at the origin, where m = 0
+    maps = [_absorb_tangential_mean(m[run.start : run.stop + 1], s_c[run, 0], S_e[run.start : run.stop + 1] - mu) for run, mu in runs]
+    s0 = min(float(sr.min()) for _, sr in maps)
+    lost, parts = 0.0, []
+    for (run, _), (m_run, s_run) in zip(runs, maps):
+        A, lost_a = _radial_noise_step(law, run, m_run, s_run, s0)
+        parts.append(A)
+        lost += lost_a
+    if d == 2:
+        cells = max(cells, _origin_cells(e, sum(parts)))
+    rho_e = np.linspace(e[0] ** 2, e[-1] ** 2, cells + 1)
+    h_rho = float(rho_e[1] - rho_e[0])
+    out = np.zeros(cells)
+    for (_, mu), A in zip(runs, parts):
+        rho = _rebin(A, e, np.sqrt(np.clip(rho_e - mu, e[0] ** 2, None)))
+        K, j0 = _centred_chi2_cell_kernel(k, math.sqrt(mu / k), h_rho, cells)
+        full = scipy.signal.fftconvolve(rho, K)
+        conv = np.clip(full[-j0 : -j0 + cells] if j0 < 0 else np.concatenate([np.zeros(j0), full])[:cells], 0.0, None)
+        lost += float(A.sum() - conv.sum())
+        out += conv
+    return GridLaw(e, _rebin(out, rho_e, e**2), law.lost + max(lost, 0.0))
 
 
 def radial_markov_law(init: GridLaw, transitions, d: int) -> GridLaw:
@@ -320,5 +462,25 @@ def li_icml2024_law_radial(target, schedule: DiscreteVP, edges: np.ndarray, firs
     return radial_markov_law(
         _start_law(target, schedule, edges, start),
         (tr for t in steps for tr in li_icml2024_transitions(score, schedule, t, first_noise)),
+        target.d,
+    )
+
+
+def exact_covariance_law_radial(target, schedule: DiscreteVP, edges: np.ndarray, *, start: str = "normal", t_stop: int = 0) -> GridLaw:
+    r"""Exact radial law of the exact-covariance sampler's output on a rotation-invariant target.
+
+    The step's noise :math:`c(z + \tfrac{\beta_t}{2}H_t z)`, :math:`c = \sqrt{\beta_t/\alpha_t}`, with
+    :math:`H_t = \psi_t' uu^\top + (\psi_t/r)(I - uu^\top)` (:func:`radial_hvp`), is radial with scale
+    :math:`\sigma_r = c(1 + \beta_t\psi_t'(r)/2)` and tangential with scale
+    :math:`\sigma_\perp = c(1 + \beta_t\psi_t(r)/(2r))`, both depending on the radius
+    (:func:`cmtheory.laws.exact_covariance_transition` on the plane of the radius and one
+    tangential direction; :func:`propagate_radial` takes the state-dependent scales); the mean
+    map is DDPM's. Arguments as in :func:`ddpm_law_radial`.
+    """
+    score, hvp = radial_score(target), radial_hvp(target)
+    steps = _check_steps(schedule, t_stop)
+    return radial_markov_law(
+        _start_law(target, schedule, edges, start),
+        (lambda x, t=t: exact_covariance_transition(score, hvp, schedule, t, x) for t in steps),
         target.d,
     )
