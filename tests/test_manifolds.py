@@ -108,3 +108,40 @@ def test_subspace_matches_gaussian_mixture_with_tiny_normal_variance():
 def test_invalid_parameters_raise(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+@pytest.mark.parametrize("k, alpha, sigma", [(1, 0.9, 0.5), (7, 0.8, 0.4), (4096, 0.995, 0.1)])
+def test_sphere_radial_profile_is_the_derivatives_of_the_log_density_along_a_ray(k, alpha, sigma):
+    """psi and psi' against central differences of log_prob at rho e_1 in the subspace (an
+    independent path: the log-density's Bessel form), steps h = sigma / 100 and h / 2 with
+    Richardson extrapolation (truncation O(h^4)). Tolerance 1e-7 of the largest value plus the
+    differences' round-off, eps |log q| / h and 4 eps |log q| / h^2 at h / 2, doubled for the
+    extrapolation's weights (in k = 4096 |log q| reaches 7e4, and the second difference keeps
+    ~3e-6 of psi'). At rho = 0, psi = 0 and psi' is the limit of psi/rho."""
+    target = Sphere(k + 2, k, radius=math.sqrt(k))
+    rho = torch.linspace(0.05, 1.6, 40, dtype=torch.float64) * math.sqrt(k)
+    psi, dpsi = target.radial_profile(rho, alpha, sigma)
+
+    def log_q(r):
+        x = torch.zeros(r.numel(), k + 2, dtype=torch.float64)
+        x[:, 0] = r
+        return target.log_prob(x, alpha, sigma)
+
+    def differences(h):
+        lo, mid, hi = log_q(rho - h), log_q(rho), log_q(rho + h)
+        return (hi - lo) / (2 * h), (hi - 2 * mid + lo) / h**2
+
+    h = sigma / 200
+    (a1, a2), (b1, b2) = differences(2 * h), differences(h)
+    ref1, ref2 = (4 * b1 - a1) / 3, (4 * b2 - a2) / 3
+    big = float(torch.finfo(torch.float64).eps * log_q(torch.cat([rho - 2 * h, rho + 2 * h])).abs().max())
+    assert float((psi - ref1).abs().max()) < 1e-7 * float(ref1.abs().max()) + 2 * big / h
+    assert float((dpsi - ref2).abs().max()) < 1e-7 * float(ref2.abs().max()) + 8 * big / h**2
+    p0, dp0 = target.radial_profile(torch.tensor([0.0, 1e-9], dtype=torch.float64), alpha, sigma)
+    assert float(p0[0]) == 0.0 and abs(float(dp0[0]) - float(p0[1]) / 1e-9) < 1e-6 * abs(float(dp0[0]))
+
+
+@pytest.mark.parametrize("r, alpha, sigma, match", [(torch.tensor([-1.0], dtype=torch.float64), 1.0, 0.5, "radii >= 0"), (torch.ones(2, 1, dtype=torch.float64), 1.0, 0.5, "1-D floating"), (torch.ones(2, dtype=torch.float64), 1.0, 0.0, "sigma must be > 0")])
+def test_sphere_radial_profile_refuses_bad_input_by_name(r, alpha, sigma, match):
+    with pytest.raises(ValueError, match=match):
+        Sphere(3, 3).radial_profile(r, alpha, sigma)

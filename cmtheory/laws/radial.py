@@ -26,8 +26,10 @@ DDPM and the ICML 2024 sampler's half-steps have isotropic constant noise,
 :math:`\sigma_r = \sigma_\perp = c`; then (:func:`propagate_radial`)
 
 1. A: the cells of the radius grid go through m and are convolved with N(0, c^2), exactly the
-   1-D engine of :mod:`cmtheory.laws.grid` on the grid mirrored about 0, and folded back
-   (:math:`|A|`; m is odd along a line through the origin, m(0) = 0);
+   1-D engine of :mod:`cmtheory.laws.grid`, onto a grid of A's own: the radius cells extended
+   down to where :math:`A^2 + \mu` can still reach the radius grid (:func:`_a_grid`; in high d
+   m pulls the radius far below the law's range), mirrored about 0 and folded back
+   (:math:`|A|`; m is odd along a line through the origin, m(0) = 0) when it reaches the origin;
 2. :math:`\rho = A^2 + \mu`, :math:`\mu = (d-1)c^2` the mean of the tangential term: the law,
    uniform within each radius cell, is rebinned exactly onto a uniform grid in :math:`\rho`
    (:func:`_rho_cells`), by its CDF at :math:`\sqrt{\rho_j - \mu}`;
@@ -48,7 +50,8 @@ taken in runs of cells with nearly equal :math:`S = (d-1)\sigma_\perp^2`: each r
 2-4 with the kernel of its mean :math:`\bar S`, each cell's excess :math:`S - \bar S` carried into
 :math:`A^2` by the run's mean map (:func:`propagate_radial`). Scale mixtures have the radial
 score and Hessian in closed form (:func:`radial_score`, :func:`radial_hvp`; P K work per
-evaluation instead of P d).
+evaluation instead of P d), the sphere through its radial profile
+(:meth:`cmtheory.targets.Sphere.radial_profile`, P work).
 
 A law is held uniform within each cell (in r, or in :math:`\rho` between steps 2 and 4), and the
 mean map is linear within a cell, so a step errs by :math:`O(h^2)` like the 1-D engine while the
@@ -159,17 +162,15 @@ def radial_law(target, alpha: float, sigma: float, edges: np.ndarray) -> GridLaw
     return _law_from_cdf(np.asarray(edges, dtype=np.float64), radial_cdf(target, alpha, sigma, edges))
 
 
-def _on_first_axes(target, x: torch.Tensor, buffers: dict) -> torch.Tensor:
-    """The points (x, 0, ..., 0) of R^d for x of shape (P, j), j <= d, kept per (P, j, dtype): only
-    their first j columns change."""
-    key = (*x.shape, x.dtype)
-    if key not in buffers:
-        if x.shape[1] > target.d:
-            raise ValueError(f"points must have at most d = {target.d} columns, got {x.shape[1]}")
-        buffers[key] = torch.zeros(x.shape[0], target.d, dtype=x.dtype)
-    padded = buffers[key]
-    padded[:, : x.shape[1]] = x
-    return padded
+def _sphere_profile(target, x: torch.Tensor, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""For the sphere at the points x (any number of columns): :math:`\psi(r)/r`, :math:`\psi'(r)` and
+    the unit vectors :math:`u = x/r` (0 at the origin, where :math:`\psi/r \to \psi'(0)`), from
+    :meth:`cmtheory.targets.Sphere.radial_profile`."""
+    r = x.norm(dim=1)
+    psi, dpsi = target.radial_profile(r, alpha, sigma)
+    safe = torch.where(r > 0, r, torch.ones_like(r))
+    g = torch.where(r > 0, psi / safe, dpsi)[:, None]
+    return g, dpsi[:, None], x / safe[:, None]
 
 
 def _scale_mixture_moments(target, x: torch.Tensor, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,17 +191,14 @@ def radial_score(target):
     At :math:`x = r e_1` it is :math:`(\psi(r), 0, \dots)`: with j = 1 the radial profile
     :math:`\psi` as a 1-D score of r; with j = 2 the plane of the radius and one tangential
     direction, where a step's radial and tangential noise are read (:func:`propagate_radial`).
-    Scale mixtures in closed form, :math:`s(x) = -g\,x`, :math:`g = E_\pi[1/v]` over the posterior of
-    the component (P K work); other targets by ``target.score`` at the padded points (P d work)."""
+    Both targets in closed form, P K work (K components) or P work instead of the P d of a
+    score in :math:`\mathbb{R}^d`: scale mixtures :math:`s(x) = -g\,x`, :math:`g = E_\pi[1/v]` over the
+    posterior of the component; the sphere :math:`s(x) = (\psi(r)/r)\,x` from its radial profile
+    (:meth:`cmtheory.targets.Sphere.radial_profile`)."""
     check_rotation_invariant(target)
     if isinstance(target, GaussianMixture):
         return lambda x, alpha, sigma: -_scale_mixture_moments(target, x, alpha, sigma)[0] * x
-    buffers = {}
-
-    def score(x: torch.Tensor, alpha, sigma) -> torch.Tensor:
-        return target.score(_on_first_axes(target, x, buffers), alpha, sigma)[:, : x.shape[1]]
-
-    return score
+    return lambda x, alpha, sigma: _sphere_profile(target, x, alpha, sigma)[0] * x
 
 
 def radial_hvp(target):
@@ -209,10 +207,10 @@ def radial_hvp(target):
     the Hessian is :math:`\psi'(r)\,uu^\top + (\psi(r)/r)(I - uu^\top)`, u = e_1, so v = (1, 1)
     gives :math:`(\psi'(r), \psi(r)/r)`.
 
-    Scale mixtures in closed form: differentiating :math:`s = -g(|x|^2)\,x` with
+    Scale mixtures: differentiating :math:`s = -g(|x|^2)\,x` with
     :math:`\partial g/\partial|x|^2 = -\mathrm{Var}_\pi(1/v)/2` gives
-    :math:`H = -g I + \mathrm{Var}_\pi(1/v)\,xx^\top` (P K work); other targets by ``target.hvp`` at
-    the padded points (P d work)."""
+    :math:`H = -g I + \mathrm{Var}_\pi(1/v)\,xx^\top`; the sphere: the formula above with u = x/r
+    from its radial profile."""
     check_rotation_invariant(target)
     if isinstance(target, GaussianMixture):
 
@@ -221,12 +219,13 @@ def radial_hvp(target):
             return -g * v + var * (x * v).sum(1, keepdim=True) * x
 
         return mixture_hvp
-    points, vectors = {}, {}
 
-    def hvp(x: torch.Tensor, v: torch.Tensor, alpha, sigma) -> torch.Tensor:
-        return target.hvp(_on_first_axes(target, x, points), _on_first_axes(target, v, vectors), alpha, sigma)[:, : x.shape[1]]
+    def sphere_hvp(x: torch.Tensor, v: torch.Tensor, alpha, sigma) -> torch.Tensor:
+        g, dpsi, u = _sphere_profile(target, x, alpha, sigma)
+        along = (u * v).sum(1, keepdim=True) * u
+        return g * (v - along) + dpsi * along
 
-    return hvp
+    return sphere_hvp
 
 
 def _fold(masses: np.ndarray, N: int) -> np.ndarray:
@@ -271,17 +270,36 @@ def _centred_chi2_cell_kernel(k: int, c: float, h: float, cells: int, tail: floa
     return np.clip(np.concatenate([head[:3], diff @ w]), 0.0, None), j0
 
 
-def _radial_noise_step(law: GridLaw, cells: slice, m: np.ndarray, s_r: np.ndarray, s0: float) -> tuple[np.ndarray, float]:
+def _radial_noise_step(law: GridLaw, cells: slice, m: np.ndarray, s_r: np.ndarray, s0: float, a_edges: np.ndarray) -> tuple[np.ndarray, float]:
     r"""Step 1 for the radius cells ``cells``: their masses through the mean map (``m`` at their
     edges) plus :math:`N(0, \sigma_{r,i}^2)` (``s_r`` per cell, none below ``s0``), by the 1-D
-    engine onto the grid mirrored about 0 when it starts at 0, then folded (:math:`|A|`).
-    Returns the masses of :math:`|A|` on the radius grid and the mass that left it."""
-    e, N = law.edges, law.masses.size
-    mirrored = e[0] == 0
-    pushed, lost = _push_with_extra_noise(law.masses[cells], m, np.sqrt(np.maximum(s_r**2 - s0 * s0, 0.0)), np.concatenate([-e[::-1], e[1:]]) if mirrored else e)
-    A = _convolve_normal(pushed, s0, law.h)
+    engine onto the uniform grid ``a_edges`` of A (:func:`_a_grid`), mirrored about 0 and folded
+    (:math:`|A|`) when it starts at 0. Returns the masses of :math:`|A|` on ``a_edges`` and the
+    mass that left it."""
+    mirrored = a_edges[0] == 0
+    pushed, lost = _push_with_extra_noise(law.masses[cells], m, np.sqrt(np.maximum(s_r**2 - s0 * s0, 0.0)), np.concatenate([-a_edges[::-1], a_edges[1:]]) if mirrored else a_edges)
+    A = _convolve_normal(pushed, s0, float(a_edges[1] - a_edges[0]))
     lost += float(pushed.sum() - A.sum())
-    return (_fold(A, N) if mirrored else A), lost
+    return (_fold(A, a_edges.size - 1) if mirrored else A), lost
+
+
+def _a_grid(e: np.ndarray, mu_max: float) -> np.ndarray:
+    r"""The grid of :math:`|A|` for a step onto the radius grid ``e``: the cells of ``e``, extended
+    down to :math:`\sqrt{e_0^2 - \mu_{max}}` (:math:`\mu_{max}` the largest tangential mean), below
+    which :math:`A^2 + \mu` cannot reach the grid, or to 0 when that is not positive. In high d the
+    mean map pulls the radius far below the law's range before the tangential noise restores it
+    (d = 4096, T = 50: m(64) = 49.6 at the first step, against a law within 64 +- 6), so A needs
+    a grid of its own; same cell width."""
+    h = float(e[1] - e[0])
+    floor = math.sqrt(max(e[0] ** 2 - mu_max, 0.0))
+    extra = int(math.ceil((e[0] - floor) / h))
+    if extra == 0:
+        return e
+    lo = e[0] - extra * h
+    if lo <= 0:  # to the origin: a grid from 0 with (nearly) the same width
+        n = int(math.ceil(e[-1] / h))
+        return np.linspace(0.0, e[-1], n + 1)
+    return np.concatenate([lo + h * np.arange(extra), e])
 
 
 def _tangential_runs(S_c: np.ndarray, S_e: np.ndarray, masses: np.ndarray, width: float, negligible: float = 1e-15) -> tuple[list[tuple[slice, float]], float]:
@@ -365,7 +383,7 @@ def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
     if e[0] == 0 and m[0] != 0:
         raise ValueError(f"transition's mean map must send the origin to itself (an equivariant step), got m(0) = {m[0]:.3g}")
     if d == 1:
-        A, lost = _radial_noise_step(law, slice(0, N), m, s_c[:, 0], float(s_c[:, 0].min()))
+        A, lost = _radial_noise_step(law, slice(0, N), m, s_c[:, 0], float(s_c[:, 0].min()), e)
         return GridLaw(e, A, law.lost + max(lost, 0.0))
     k = d - 1
     S_e, S_c = k * s_e[:, 1] ** 2, k * s_c[:, 1] ** 2
@@ -375,18 +393,19 @@ def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
         return GridLaw(e, np.zeros(N), law.lost + lost)
     maps = [_absorb_tangential_mean(m[run.start : run.stop + 1], s_c[run, 0], S_e[run.start : run.stop + 1] - mu) for run, mu in runs]
     s0 = min(float(sr.min()) for _, sr in maps)
+    a_edges = _a_grid(e, max(mu for _, mu in runs))
     parts = []
     for (run, _), (m_run, s_run) in zip(runs, maps):
-        A, lost_a = _radial_noise_step(law, run, m_run, s_run, s0)
+        A, lost_a = _radial_noise_step(law, run, m_run, s_run, s0, a_edges)
         parts.append(A)
         lost += lost_a
     if d == 2:
-        cells = max(cells, _origin_cells(e, sum(parts)))
+        cells = max(cells, _origin_cells(a_edges, sum(parts)))
     rho_e = np.linspace(e[0] ** 2, e[-1] ** 2, cells + 1)
     h_rho = float(rho_e[1] - rho_e[0])
     out = np.zeros(cells)
     for (_, mu), A in zip(runs, parts):
-        rho = _rebin(A, e, np.sqrt(np.clip(rho_e - mu, e[0] ** 2, None)))
+        rho = _rebin(A, a_edges, np.sqrt(np.clip(rho_e - mu, a_edges[0] ** 2, None)))
         K, j0 = _centred_chi2_cell_kernel(k, math.sqrt(mu / k), h_rho, cells)
         full = scipy.signal.fftconvolve(rho, K)
         conv = np.clip(full[-j0 : -j0 + cells] if j0 < 0 else np.concatenate([np.zeros(j0), full])[:cells], 0.0, None)

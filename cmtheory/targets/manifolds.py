@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from cmtheory._checks import check_positive, check_positive_int
+from cmtheory._checks import check_channel, check_positive, check_positive_int
 from cmtheory.special import bessel_ratio, log_sphere_mgf_scaled, one_minus_bessel_ratio
 from cmtheory.targets.base import Target, _randn
 from cmtheory.targets.gaussian_mixture import GaussianMixture
@@ -211,3 +211,35 @@ class Sphere(Embedded):
             raise ValueError(f"k must be <= d, got k={k} > d={d}")
         super().__init__(_UniformSphere(k, radius), d, basis)
         self.radius = self.inner.radius
+
+    def radial_profile(self, r, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The sphere's noisy log-density as a function of the radius :math:`\rho = |U^T x|` in its
+        subspace: :math:`(\psi(\rho), \psi'(\rho))` with :math:`\psi = \phi'`, the score's component
+        along :math:`u/\rho`, and :math:`\psi' = \phi''`, the Hessian's along it (the Hessian across
+        it is :math:`\psi/\rho`; both in the class docstring's closed form). At :math:`\rho = 0`,
+        :math:`\psi = 0` and :math:`\psi'` is the limit of :math:`\psi/\rho` (the Hessian is
+        isotropic there). O(len(r)) work in any d: the exact radial laws of
+        :mod:`cmtheory.laws.radial` call it instead of the score in :math:`\mathbb{R}^d`.
+
+        Parameters
+        ----------
+        r : tensor of shape (n,)
+            Radii >= 0.
+        alpha, sigma : float or tensor of shape (n,)
+            The channel; sigma > 0 (the law is singular at sigma = 0).
+
+        Returns
+        -------
+        psi, dpsi : tensors of shape (n,)
+        """
+        r = torch.as_tensor(r)
+        if r.ndim != 1 or not r.dtype.is_floating_point:
+            raise ValueError(f"r must be a 1-D floating tensor of radii, got shape {tuple(r.shape)} and dtype {r.dtype}")
+        if (r < 0).any() or not torch.isfinite(r).all():
+            raise ValueError("r must hold finite radii >= 0")
+        x = r.double()[:, None]
+        a, s = check_channel(alpha, sigma, x, sigma_positive=True)
+        psi = self.inner._score(x, a, s)[:, 0]
+        dpsi = self.inner._hvp(x, torch.ones_like(x), a, s)[:, 0]
+        return psi.to(r.dtype), dpsi.to(r.dtype)
+
