@@ -23,7 +23,7 @@ import math
 
 import torch
 
-__all__ = ["log_ive", "bessel_ratio", "one_minus_bessel_ratio", "log_sphere_mgf_scaled"]
+__all__ = ["log_ive", "bessel_ratio", "one_minus_bessel_ratio", "bessel_ratio_pair", "log_sphere_mgf_scaled"]
 
 _MU_MIN = 80.0  # Debye order: truncation error ~ 0.3 / mu^5
 _M_MIN = 8  # at least this many recurrence steps (fixes relative accuracy at small kappa)
@@ -132,21 +132,33 @@ def log_ive(nu: float, kappa: torch.Tensor) -> torch.Tensor:
     return torch.where(large, hankel, _downward(nu, k_mid)[1])
 
 
-def one_minus_bessel_ratio(nu: float, kappa: torch.Tensor) -> torch.Tensor:
-    r""":math:`1 - I_{\nu+1}(\kappa)/I_\nu(\kappa)`, computed without cancellation for large kappa.
+def bessel_ratio_pair(nu: float, kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r""":math:`R_\nu(\kappa) = I_{\nu+1}(\kappa)/I_\nu(\kappa)` and :math:`1 - R_\nu(\kappa)` for
+    kappa >= 0, from one evaluation (a caller that needs both, like the sphere's score and
+    Hessian, pays one downward recurrence instead of two).
 
-    For :math:`\kappa \ge \kappa_H` the Hankel series give
-    :math:`1 - R = \sum_m (-1)^m (a_m(\nu) - a_m(\nu+1))\kappa^{-m} / S_\nu(\kappa)`.
+    Three regimes: :math:`\kappa \ge \kappa_H`, the Hankel series,
+    :math:`R = S_{\nu+1}/S_\nu` and, without cancellation,
+    :math:`1 - R = \sum_m (-1)^m (a_m(\nu) - a_m(\nu+1))\kappa^{-m} / S_\nu(\kappa)`;
+    small kappa, the series :math:`R = \frac{\kappa}{2(\nu+1)}(1 - \frac{\kappa^2}{4(\nu+1)(\nu+2)})`;
+    between, Debye's expansion at a high order and the downward recurrence.
     """
     nu = _check_nu(nu)
     if (kappa < 0).any():
         raise ValueError("kappa must be >= 0")
     large, small, k_large, k_mid, k_small = _split(kappa, nu)
+    S_nu = _hankel_series(nu, k_large)
     diff = [c - c1 for c, c1 in zip(_hankel_coefficients(nu), _hankel_coefficients(nu + 1))]
-    hankel = _hankel_series(nu, k_large, diff) / _hankel_series(nu, k_large)
-    mid = 1 - _downward(nu, k_mid)[0]
-    series = 1 - _ratio_series(nu, k_small)
-    return torch.where(large, hankel, torch.where(small, series, mid))
+    R_mid, R_small = _downward(nu, k_mid)[0], _ratio_series(nu, k_small)
+    R = torch.where(large, _hankel_series(nu + 1, k_large) / S_nu, torch.where(small, R_small, R_mid))
+    C = torch.where(large, _hankel_series(nu, k_large, diff) / S_nu, torch.where(small, 1 - R_small, 1 - R_mid))
+    return R, C
+
+
+def one_minus_bessel_ratio(nu: float, kappa: torch.Tensor) -> torch.Tensor:
+    r""":math:`1 - I_{\nu+1}(\kappa)/I_\nu(\kappa)`, computed without cancellation for large kappa
+    (:func:`bessel_ratio_pair`)."""
+    return bessel_ratio_pair(nu, kappa)[1]
 
 
 def _ratio_series(nu: float, kappa: torch.Tensor) -> torch.Tensor:
@@ -155,13 +167,8 @@ def _ratio_series(nu: float, kappa: torch.Tensor) -> torch.Tensor:
 
 
 def bessel_ratio(nu: float, kappa: torch.Tensor) -> torch.Tensor:
-    r""":math:`R_\nu(\kappa) = I_{\nu+1}(\kappa)/I_\nu(\kappa)` for kappa >= 0 (R(0) = 0)."""
-    nu = _check_nu(nu)
-    if (kappa < 0).any():
-        raise ValueError("kappa must be >= 0")
-    large, small, k_large, k_mid, k_small = _split(kappa, nu)
-    hankel = _hankel_series(nu + 1, k_large) / _hankel_series(nu, k_large)
-    return torch.where(large, hankel, torch.where(small, _ratio_series(nu, k_small), _downward(nu, k_mid)[0]))
+    r""":math:`R_\nu(\kappa) = I_{\nu+1}(\kappa)/I_\nu(\kappa)` for kappa >= 0 (R(0) = 0; :func:`bessel_ratio_pair`)."""
+    return bessel_ratio_pair(nu, kappa)[0]
 
 
 def log_sphere_mgf_scaled(nu: float, kappa: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,25 @@ weight) for the member whose d exponent is largest (DDPM, T = 100). A point ente
 its TV is below SATURATION, its mass stayed on the grid and its law error is at most a third of
 its value; the others are listed.
 
-Not covered yet (#12): the sphere of radius sqrt(d), and radial ideal consistency training.
+Second target: the uniform law on the sphere of radius sqrt(d) (``Sphere(d, d, sqrt(d))``), a
+singular target; DDPM and the exact-covariance sampler run to step 1 (``t_stop = 1``) and are
+compared with the sphere's noisy law at step 1, :math:`X_1` (the bounds are stated there), in
+the closed form of its radial profile (:meth:`cmtheory.targets.Sphere.radial_profile`). The
+law at :math:`X_1` has a radial spread of about :math:`\sqrt{\beta_1}`, so the radius grid has
+cells of :math:`\sqrt{\beta_1}/2` (SPHERE_CELLS_PER_NOISE). The check is TV vs d at the
+largest T; the TV against T is reported, not checked: with the linear schedule the first
+steps' relative size :math:`\beta_t/\sigma_t^2 \approx 1/t` does not shrink with T, and on a
+singular target those steps set the error (the bounds assume the schedule of Li, Wei, Chen &
+Chi, whose relative steps are :math:`c_1\log T/T`; on it the sphere's laws need cells of
+:math:`T^{-1}`, beyond the quick profile).
+
+Claim A on the scale mixture: ideal consistency training (zero learning error, Li, Huang & Wei),
+whose consistency function is radial, :math:`f_t(x) = \phi_t(|x|)\,x/|x|`
+(:func:`cmtheory.consistency.ideal_ct_radial`); its one-step output against :math:`X_1` in W2
+(:func:`cmtheory.consistency.ideal_ct_error`), against T and d, fitted jointly against the
+bound :math:`d^{5/2}\log^5 T/T`.
+
+Not covered yet (#12): the family search over the sphere's radius and the number of scales.
 """
 
 from __future__ import annotations
@@ -33,19 +51,20 @@ import pandas as pd
 import scipy.stats
 import torch
 
+from cmtheory.consistency import ideal_ct_error
 from cmtheory.laws import ddpm_law_radial, exact_covariance_law_radial, li_icml2024_law_radial, radial_law, richardson_law
 from cmtheory.metrics import tv_grid
 from cmtheory.processes import linear_schedule
 from cmtheory.rates import fit_power_law, log_slack, steps_log_slack, steps_to_eps, verdict
 from cmtheory.report import Check, design_ticks, plt, rate_axes, save_figure
-from cmtheory.targets import GaussianMixture
+from cmtheory.targets import GaussianMixture, Sphere
 from cmtheory.theory import BOUNDS
 
 NAME = "high_dim"
 CLAIM = "E on rotation-invariant (non-product) targets: TV of DDPM and the ICML 2024 sampler against d up to 4096"
 PROFILES = {
-    "quick": {"d": [1, 8, 64, 512, 4096], "T": [25, 50, 100, 200], "family_d": [64, 512, 4096], "cells_per_noise": 1},
-    "full": {"d": [1, 4, 16, 64, 256, 1024, 4096], "T": [25, 50, 100, 200, 400, 800], "family_d": [64, 256, 1024, 4096], "cells_per_noise": 2},
+    "quick": {"d": [1, 8, 64, 512, 4096], "T": [25, 50, 100, 200], "sphere_T": [50, 100, 200], "ct_T": [25, 50, 100], "ct_cells": 4000, "family_d": [64, 512, 4096], "cells_per_noise": 1},
+    "full": {"d": [1, 4, 16, 64, 256, 1024, 4096], "T": [25, 50, 100, 200, 400, 800], "sphere_T": [50, 100, 200, 400], "ct_T": [25, 50, 100, 200, 400], "ct_cells": 8000, "family_d": [64, 256, 1024, 4096], "cells_per_noise": 2},
 }
 #: the main target: weights and isotropic variances of the scale mixture
 MAIN = {"w_small": 0.5, "v_small": 0.5}
@@ -66,13 +85,21 @@ LOST_TOL = 1e-6
 #: largest law error (Richardson's estimate) relative to the TV for a point to enter the fits
 RESOLUTION = 1 / 3
 LINESTYLES = {"ddpm": "-", "exact_covariance": ":", "li_icml2024": "--"}
+#: the samplers run on the sphere (at T = 25 the exact-covariance step's mean map folds over on it in d = 8)
+SPHERE_SAMPLERS = ("ddpm", "exact_covariance")
+#: radius cells per sqrt(beta_1) on the sphere (times the profile's cells_per_noise): the law at X_1
+#: spreads over ~sqrt(beta_1) in radius (d = 64, T = 200, DDPM: 2, 4 and 8 give TV 0.2240, 0.2242
+#: and 0.2249, law errors 2.8e-3, 6.6e-4 and 1.6e-4)
+SPHERE_CELLS_PER_NOISE = 2
 
 
 def configs(profile: str) -> list[dict]:
     p = PROFILES[profile]
     main = [{"kind": "main", "sampler": s, "d": d, "T": T, **MAIN, "cells_per_noise": p["cells_per_noise"]} for s in SAMPLER_LAWS for d in p["d"] for T in p["T"]]
     family = [{"kind": "family", "sampler": "ddpm", "d": d, "T": FAMILY_T, **m, "cells_per_noise": p["cells_per_noise"]} for m in FAMILY if m != MAIN for d in p["family_d"]]
-    return main + family
+    sphere = [{"kind": "sphere", "sampler": s, "d": d, "T": T, "cells_per_noise": p["cells_per_noise"]} for s in SPHERE_SAMPLERS for d in p["d"] for T in p["sphere_T"]]
+    ideal = [{"kind": "ideal_ct", "d": d, "T": T, **MAIN, "cells": p["ct_cells"]} for d in p["d"] for T in p["ct_T"]]
+    return main + family + sphere + ideal
 
 
 def verify_configs(profile: str) -> list[dict]:
@@ -95,7 +122,38 @@ def radius_grid(d: int, v_small: float, T: int, cells_per_noise: int) -> tuple[f
     return lo, hi, max(MIN_CELLS, int(math.ceil((hi - lo) * cells_per_noise / math.sqrt(0.1 / T))))
 
 
+def sphere_grid(d: int, T: int, cells_per_noise: int) -> tuple[float, float, int]:
+    r"""(lo, hi, cells) for the sphere of radius sqrt(d): the chi_d TAIL quantiles widened by 1 (the
+    noisy sphere's radius is :math:`\sqrt d + O(1)` at every t, within the start's range; a radial
+    Monte Carlo of both samplers ends within sqrt(d) +- 0.3 for d = 64..4096, T = 25..200), cells of
+    :math:`\sqrt{\beta_1}` / (SPHERE_CELLS_PER_NOISE ``cells_per_noise``)."""
+    lo = max(0.0, float(scipy.stats.chi.ppf(TAIL, d)) - 1.0)
+    hi = float(scipy.stats.chi.ppf(1 - TAIL, d)) + 1.0
+    return lo, hi, int(math.ceil((hi - lo) * SPHERE_CELLS_PER_NOISE * cells_per_noise / math.sqrt(0.1 / T)))
+
+
+def _sphere_rows(config: dict) -> list[dict]:
+    """TV(Y_1, X_1) on the sphere of radius sqrt(d): the sampler stopped at step 1 against the sphere's noisy law there."""
+    d, T = config["d"], config["T"]
+    target, sched = Sphere(d, d, radius=math.sqrt(d)), linear_schedule(T)
+    lo, hi, cells = sphere_grid(d, T, config["cells_per_noise"])
+    law = richardson_law(lambda e: SAMPLER_LAWS[config["sampler"]](target, sched, e, t_stop=1), lo, hi, cells)
+    est = tv_grid(law, radial_law(target, *sched.channel(1), law.edges))
+    return [{"metric": "tv", **est.as_row(), "cells": cells, "grid_error": law.grid_error, "lost": law.lost}]
+
+
+def _ideal_ct_rows(config: dict) -> list[dict]:
+    """W2(f_T(X_T), X_1) of ideal consistency training on the scale mixture (its radial recursion)."""
+    target = scale_mixture(config["d"], config["w_small"], config["v_small"])
+    est = ideal_ct_error(target, linear_schedule(config["T"]), grid_cells=config["cells"])
+    return [{"metric": "w2", **est.as_row(), "grid_error": est.se, "lost": est.extra["lost"]}]
+
+
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
+    if config["kind"] == "sphere":
+        return _sphere_rows(config)
+    if config["kind"] == "ideal_ct":
+        return _ideal_ct_rows(config)
     d, T = config["d"], config["T"]
     target = scale_mixture(d, config["w_small"], config["v_small"])
     sched = linear_schedule(T)
@@ -135,12 +193,12 @@ def _steps_rows(df: pd.DataFrame, sampler: str) -> list[tuple[float, float, floa
     return rows
 
 
-def _local_d_note(main: pd.DataFrame, sampler: str, T: int) -> str:
-    """The local d exponents at T (one per pair of successive d)."""
-    s = main[(main["sampler"] == sampler) & (main["T"] == T)].sort_values("d")
-    d, v = s["d"].to_numpy(float), s["value"].to_numpy(float)
-    slopes = np.diff(np.log(v)) / np.diff(np.log(d))
-    return f"Local d exponents at T = {T}, d = " + ", ".join(f"{int(a)}->{int(b)}: {e:.2f}" for a, b, e in zip(d[:-1], d[1:], slopes)) + "."
+def _local_note(rows: pd.DataFrame, var: str, fixed: str, at: int) -> str:
+    """The local exponents of the rows' values in ``var`` (one per pair of successive values) at ``fixed`` = ``at``."""
+    s = rows[rows[fixed] == at].sort_values(var)
+    x, v = s[var].to_numpy(float), s["value"].to_numpy(float)
+    slopes = np.diff(np.log(v)) / np.diff(np.log(x))
+    return f"Local {var} exponents at {fixed} = {at}, {var} = " + ", ".join(f"{int(a)}->{int(b)}: {e:.2f}" for a, b, e in zip(x[:-1], x[1:], slopes)) + "."
 
 
 def _family_exponents(df: pd.DataFrame) -> list[tuple[dict, object]]:
@@ -162,7 +220,8 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
            f"exact radial laws, Richardson on radius cells of at most sqrt(beta_1) (over the resolved laws: largest law error {ok['grid_error'].max():.1e} in TV, "
            f"largest mass off the grid {ok['lost'].max():.1e})")
     dep = "a toy analogue: the papers bound the worst case over targets; this is one rotation-invariant family"
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
+    fig, grid = plt.subplots(2, 3, figsize=(17, 9.5), layout="constrained")
+    axes = grid.ravel()
     out = []
     for i, (sampler, key) in enumerate(SAMPLER_BOUNDS.items()):
         if sampler not in set(main["sampler"]):  # results from before the sampler was added
@@ -176,7 +235,7 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
         fit = fit_power_law(s["value"].to_numpy(float), T=s["T"].to_numpy(float), d=s["d"].to_numpy(float))
         k_log = b.log_powers.get("T", 0)
         notes = ["Joint fit TV ~ C T^a d^b over every (d, T) with TV < 0.25; the product-target rows of accelerated grow like sqrt(d) by construction, this target does not.",
-                 _local_d_note(main, sampler, max(Ts))]
+                 _local_note(main[main["sampler"] == sampler], "d", "T", max(Ts))]
         if len(sat):
             notes.append("Left out as saturated (TV >= 0.25, outside the power-law regime): " + ", ".join(f"d={int(r.d)}, T={int(r.T)}: {r.value:.3f}" for r in sat.itertuples()) + ".")
         if len(unresolved):
@@ -221,6 +280,9 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     axes[2].set(xlabel="d", ylabel="T* with TV <= eps", title="steps to accuracy eps (solid DDPM, dotted exact-cov., dashed ICML 2024)")
     axes[2].legend(fontsize=7, loc="lower right")
     out += _family_check(df, profile)
+    out += _sphere_checks(df, axes[3], profile)
+    out += _ideal_ct_checks(df, axes[4], profile)
+    axes[5].set_visible(False)
     save_figure(fig, figures_dir, NAME)
     return out
 
@@ -237,3 +299,73 @@ def _family_check(df: pd.DataFrame, profile: str) -> list[Check]:
     notes = [f"Fitted d exponents (TV ~ d^b at T = {FAMILY_T}): {table}.", f"The largest is the member w={worst['w_small']:g}, v={worst['v_small']:g}: the empirical worst case of this family, next to the bound's d^1 (and the product targets' sqrt(d))."]
     return [Check("E (rotation-invariant family): largest d exponent of DDPM's TV", b.citation, b.formula, "d", b.exponents["d"], wfit, verdict(wfit, "d", b.exponents["d"]), "figures/high_dim.png", cfg,
                   "a four-member family, not the worst case over all targets", notes)]
+
+
+def _sphere_checks(df: pd.DataFrame, ax, profile: str) -> list[Check]:
+    """TV(Y_1, X_1) against d on the sphere of radius sqrt(d) at the largest T, per sampler; the
+    local d exponents at every T and the TV against T in the notes; the figure's last panel."""
+    sph = df[df["kind"] == "sphere"]
+    if sph.empty:  # results from before the sphere was added
+        ax.set_visible(False)
+        return []
+    ds, Ts = sorted(int(v) for v in sph["d"].unique()), sorted(int(v) for v in sph["T"].unique())
+    ok = sph[_resolved(sph)]
+    cpn = SPHERE_CELLS_PER_NOISE * int(sph["cells_per_noise"].iloc[0])
+    cfg = (f"profile {profile}; uniform law on the sphere of radius sqrt(d) in R^d; linear schedule; start N(0, I_d); the chain stopped at step 1 "
+           f"and compared with X_1; d in {ds}; T in {Ts}; exact radial laws, Richardson on radius cells of sqrt(beta_1)/{cpn} (over the resolved laws: "
+           f"largest law error {ok['grid_error'].max():.1e} in TV, largest mass off the grid {ok['lost'].max():.1e})")
+    dep = ("a toy analogue on one singular rotation-invariant target, with the linear schedule rather than the bounds' (its first steps' "
+           "relative size beta_t/sigma_t^2 ~ 1/t does not shrink with T, so the TV against T is reported, not checked)")
+    top, out = max(Ts), []
+    for i, sampler in enumerate(SPHERE_SAMPLERS):
+        b = BOUNDS[SAMPLER_BOUNDS[sampler]]
+        every = sph[sph["sampler"] == sampler]
+        fitted = every[(every["T"] == top) & _resolved(every) & (every["value"] < SATURATION)].sort_values("d")
+        left = every[(every["T"] == top) & ~every.index.isin(fitted.index)].sort_values("d")
+        notes = [" ".join(_local_note(every, "d", "T", T) for T in Ts),
+                 "TV against T (reported, not checked; see the departure; the bound's T exponent is " + f"{b.exponents['T']:g}): " + " ".join(_local_note(every, "T", "d", d) for d in ds)]
+        if len(left):
+            notes.append("Left out of the fit (saturated, off the grid or not resolved against their value): " + ", ".join(f"d={int(r.d)}: TV {r.value:.3f} +- {r.grid_error:.1e}, lost {r.lost:.1e}" for r in left.itertuples()) + ".")
+        if len(fitted) >= 3:
+            fit = fit_power_law(fitted["value"].to_numpy(float), d=fitted["d"].to_numpy(float))
+            out.append(Check(f"E (rotation-invariant): TV vs d, {sampler} (sphere of radius sqrt(d), TV(Y_1, X_1) at T = {top})", b.citation, b.formula, "d", b.exponents["d"], fit,
+                             verdict(fit, "d", b.exponents["d"]), "figures/high_dim.png", cfg, dep, notes))
+        for j, T in enumerate(Ts):
+            c = every[every["T"] == T].sort_values("d")
+            ax.loglog(c["d"], c["value"], LINESTYLES[sampler], marker="o", ms=3, lw=1, color=f"C{j}", label=f"T={T}" if i == 0 else None)
+    ax.set(xlabel="d", ylabel="TV(Y_1, X_1)", title="sphere of radius sqrt(d): TV at step 1 against d (solid DDPM, dotted exact-cov.)")
+    ax.legend(fontsize=7, loc="lower right")
+    return out
+
+
+def _ideal_ct_checks(df: pd.DataFrame, ax, profile: str) -> list[Check]:
+    """W2 of ideal consistency training on the scale mixture: a joint fit W2 ~ C T^a d^b against
+    Li, Huang & Wei's d^(5/2) log^5 T / T; the figure's fifth panel."""
+    ct = df[df["kind"] == "ideal_ct"]
+    if ct.empty:  # results from before the rows were added
+        ax.set_visible(False)
+        return []
+    b = BOUNDS["li_huang_wei_ct"]
+    ds, Ts = sorted(int(v) for v in ct["d"].unique()), sorted(int(v) for v in ct["T"].unique())
+    ok = ct[_resolved(ct)]
+    left = ct[~_resolved(ct)].sort_values(["d", "T"])
+    fit = fit_power_law(ok["value"].to_numpy(float), T=ok["T"].to_numpy(float), d=ok["d"].to_numpy(float))
+    cfg = (f"profile {profile}; target 0.5 N(0, 0.5 I_d) + 0.5 N(0, I_d); linear schedule; one step from X_T ~ N(0, I_d), against X_1; d in {ds}; T in {Ts}; "
+           f"radial recursion (Gauss-Hermite x chi-square quadrature, cubic spline on {int(ct['cells'].iloc[0]) // 4 + 1} radii), W2 of the radial laws on "
+           f"{int(ct['cells'].iloc[0])} cells (largest change from half the cells {ok['grid_error'].max():.1e}, largest mass off the grid {ok['lost'].max():.1e})")
+    dep = "zero learning error (the ideal recursion, epsilon = epsilon_F = 0); one rotation-invariant target, not the worst case the bound covers"
+    notes = ["Joint fit W2 ~ C T^a d^b over every resolved (d, T); the product-target rows of consistency_training grow like sqrt(d) by construction.",
+             _local_note(ct, "d", "T", max(Ts)), " ".join(_local_note(ct, "T", "d", d) for d in ds)]
+    if len(left):
+        notes.append(f"Left out as unresolved (more than {LOST_TOL:g} of the mass off the grid, or a grid change above a third of the value): "
+                     + ", ".join(f"d={int(r.d)}, T={int(r.T)}: W2 {r.value:.3g}, lost {r.lost:.1e}" for r in left.itertuples()) + ".")
+    out = [Check(f"A (rotation-invariant): ideal-CT W2 vs {var} (scale mixture, radial recursion)", b.citation, b.formula, var, b.exponents[var], fit,
+                 verdict(fit, var, b.exponents[var], log_slack(fit, "T", b.log_powers.get("T", 0)) if var == "T" else 0.0), "figures/high_dim.png", cfg, dep, notes) for var in ("d", "T")]
+    for j, d in enumerate(ds):
+        c = ct[ct["d"] == d].sort_values("T")
+        ax.loglog(c["T"], c["value"], marker="o", ms=3, lw=1, color=f"C{j}", label=f"d={d}")
+    design_ticks(ax, Ts)
+    ax.set(xlabel="T (steps)", ylabel="W2(f_T(X_T), X_1)", title="ideal consistency training on the scale mixture: W2 against T")
+    ax.legend(fontsize=7, loc="lower left")
+    return out
+

@@ -1,7 +1,7 @@
 """Consistency models on tractable targets: the ideal (zero learning error) recursion of
 consistency training, and neural CT, CD, Direct CM and sCM trained against exact teachers."""
 
-from cmtheory.consistency.ideal import ct_coefficients, ideal_ct_1d, ideal_ct_deviation, ideal_ct_error, ideal_ct_gaussian
+from cmtheory.consistency.ideal import ct_coefficients, ideal_ct_1d, ideal_ct_deviation, ideal_ct_error, ideal_ct_gaussian, ideal_ct_radial
 from cmtheory.consistency.networks import EDMConsistency, TimeMLP, TrigFlowConsistency
 from cmtheory.consistency.training import (
     TrainingLog,
@@ -20,6 +20,7 @@ __all__ = [
     "ideal_ct_error",
     "ideal_ct_deviation",
     "ideal_ct_gaussian",
+    "ideal_ct_radial",
     "EDMConsistency",
     "TimeMLP",
     "TrigFlowConsistency",

@@ -39,16 +39,17 @@ import math
 import numpy as np
 import scipy.interpolate
 import scipy.special
+import scipy.stats
 import torch
 
 from cmtheory._checks import check_positive_int
 from cmtheory.metrics.result import Estimate
 from cmtheory.metrics.wasserstein import w2_gaussians, w_grid
 from cmtheory.processes import DiscreteVP
-from cmtheory.laws import GaussianTransition, gmm_1d_law, normal_law, propagate, uniform_grid
+from cmtheory.laws import GaussianTransition, check_rotation_invariant, gmm_1d_law, normal_law, propagate, pushforward_law, radial_law, uniform_grid
 from cmtheory.targets import GaussianMixture
 
-__all__ = ["ct_coefficients", "ideal_ct_gaussian", "ideal_ct_1d", "ideal_ct_error", "ideal_ct_deviation"]
+__all__ = ["ct_coefficients", "ideal_ct_gaussian", "ideal_ct_1d", "ideal_ct_radial", "ideal_ct_error", "ideal_ct_deviation"]
 
 
 def ct_coefficients(schedule: DiscreteVP, t: int) -> tuple[float, float]:
@@ -112,14 +113,6 @@ def ideal_ct_1d(target: GaussianMixture, schedule: DiscreteVP, grid: np.ndarray,
     var = target.component_covariances()[:, 0, 0].numpy()
     xt = torch.from_numpy(x)[:, None]
     f = x.copy()  # f_1 = id
-
-    def interp(values, pts):
-        spline = scipy.interpolate.CubicSpline(x, values)
-        inner = spline(np.clip(pts, x[0], x[-1]))
-        lo_slope, hi_slope = spline(x[0], 1), spline(x[-1], 1)
-        inner = np.where(pts < x[0], values[0] + lo_slope * (pts - x[0]), inner)
-        return np.where(pts > x[-1], values[-1] + hi_slope * (pts - x[-1]), inner)
-
     for t in range(2, schedule.T + 1):
         alpha, sigma = schedule.channel(t)
         r = target.responsibilities(xt, alpha, sigma).numpy()  # (N, K)
@@ -127,10 +120,89 @@ def ideal_ct_1d(target: GaussianMixture, schedule: DiscreteVP, grid: np.ndarray,
         m = s2 * (mu / var + alpha * x[:, None] / sigma**2)  # (N, K)
         a, b = ct_coefficients(schedule, t)
         pts = a * x[:, None, None] + b * (m[:, :, None] + np.sqrt(s2)[None, :, None] * xi)
-        f = (r * (interp(f, pts) @ wq)).sum(1)
+        f = (r * (_spline(x, f, pts) @ wq)).sum(1)
         if consistency_error is not None:
             f = f + _error_values(consistency_error, x, alpha, sigma)
     return f
+
+
+def _spline(x: np.ndarray, values: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """The cubic spline through (x, values) at ``pts``, extended linearly beyond x (exact for affine maps)."""
+    spline = scipy.interpolate.CubicSpline(x, values)
+    inner = spline(np.clip(pts, x[0], x[-1]))
+    lo_slope, hi_slope = spline(x[0], 1), spline(x[-1], 1)
+    inner = np.where(pts < x[0], values[0] + lo_slope * (pts - x[0]), inner)
+    return np.where(pts > x[-1], values[-1] + hi_slope * (pts - x[-1]), inner)
+
+
+def _chi2_quadrature(k: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Nodes and weights for :math:`E[g(C)]`, :math:`C \sim \chi^2_k`: Gauss-Legendre in the quantile
+    u, :math:`C = F^{-1}(u)` (generalised Gauss-Laguerre overflows its weights beyond k ~ 500);
+    :math:`C = 0` for k = 0."""
+    if k == 0:
+        return np.zeros(1), np.ones(1)
+    u, w = np.polynomial.legendre.leggauss(nodes)
+    return scipy.stats.chi2.ppf(0.5 * (u + 1), k), 0.5 * w
+
+
+def ideal_ct_radial(target: GaussianMixture, schedule: DiscreteVP, radii: np.ndarray, nodes: int = 24, chi_nodes: int = 24) -> np.ndarray:
+    r"""The radial profile :math:`\phi_T` of the ideal consistency function :math:`f_T(x) = \phi_T(|x|)\,x/|x|`
+    of an isotropic Gaussian scale mixture :math:`\sum_k w_k N(0, c_k I_d)`, at ``radii``.
+
+    :math:`f_t` commutes with rotations (the recursion does, and :math:`f_1 = \mathrm{id}` does), so it is
+    radial. Given :math:`X_t = r u`, component k has posterior :math:`N(m_k u, S_k I)`,
+    :math:`S_k = (1/c_k + \alpha^2/\sigma^2)^{-1}`, :math:`m_k = S_k\alpha r/\sigma^2`: write
+    :math:`X_0 = \rho u + W`, :math:`\rho \sim N(m_k, S_k)`, :math:`|W|^2 \sim S_k\chi^2_{d-1}`, so
+    :math:`w = a_t r u + b_t X_0` has :math:`|w|^2 = (a_t r + b_t\rho)^2 + b_t^2|W|^2` and, by the
+    symmetry of W about u,
+
+    .. math:: \phi_t(r) = \sum_k \pi_k(r)\, E\Big[\phi_{t-1}(|w|)\,\frac{a_t r + b_t\rho}{|w|}\Big],
+
+    :math:`\pi_k(r)` the component's posterior weight: a 2-D quadrature per radius, Gauss-Hermite in
+    :math:`\rho` (``nodes``) and Gauss-Legendre in the :math:`\chi^2_{d-1}` quantile (``chi_nodes``);
+    :math:`\phi_{t-1}` by the cubic spline of :func:`ideal_ct_1d` (odd: in d = 1 the factor is the
+    sign of :math:`a_t r + b_t\rho`, and the recursion is :func:`ideal_ct_1d`'s on the half-line).
+
+    Parameters
+    ----------
+    target : GaussianMixture
+        Zero means, isotropic covariances (:func:`cmtheory.laws.check_rotation_invariant`).
+    schedule : DiscreteVP
+    radii : array of shape (N,)
+        Strictly increasing, >= 0; the recursion keeps every :math:`\phi_t` there (extended
+        linearly beyond, like :func:`ideal_ct_1d`), so they should cover the radii of every
+        :math:`X_t` (in high d a shell: :math:`f_t` switches between the scales within a
+        fraction of a unit of radius, which the radii must resolve).
+    nodes, chi_nodes : int
+        Quadrature nodes.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+    """
+    check_rotation_invariant(target)
+    if not isinstance(target, GaussianMixture):
+        raise ValueError(f"target must be a GaussianMixture (a scale mixture), got {type(target).__name__}")
+    r = np.asarray(radii, dtype=np.float64)
+    if r.ndim != 1 or r.size < 2 or r[0] < 0 or np.any(np.diff(r) <= 0):
+        raise ValueError("radii must be a strictly increasing 1-D array of radii >= 0")
+    d, c = target.d, target.covs.numpy()
+    xi, wq = np.polynomial.hermite_e.hermegauss(nodes)
+    wq = wq / wq.sum()
+    C, wc = _chi2_quadrature(d - 1, chi_nodes)
+    x = torch.zeros(r.size, d, dtype=torch.float64)
+    x[:, 0] = torch.from_numpy(r)
+    phi = r.copy()  # f_1 = id
+    for t in range(2, schedule.T + 1):
+        alpha, sigma = schedule.channel(t)
+        pi = target.responsibilities(x, alpha, sigma).numpy()  # (N, K)
+        S = 1 / (1 / c + alpha**2 / sigma**2)  # (K,)
+        a, b = ct_coefficients(schedule, t)
+        A = a * r[:, None, None] + b * (S * alpha * r[:, None] / sigma**2)[:, :, None] + b * np.sqrt(S)[None, :, None] * xi  # (N, K, nodes)
+        norm = np.sqrt(A[..., None] ** 2 + (b * b * S)[None, :, None, None] * C)  # (N, K, nodes, chi_nodes)
+        ratio = np.where(norm > 0, A[..., None] / np.where(norm > 0, norm, 1.0), 0.0)
+        phi = (pi * (((_spline(r, phi, norm) * ratio) @ wc) @ wq)).sum(1)
+    return phi
 
 
 def _error_values(consistency_error, x: np.ndarray, alpha, sigma) -> np.ndarray:
@@ -147,7 +219,10 @@ def ideal_ct_error(target, schedule: DiscreteVP, grid_cells: int = 8000, order: 
     :math:`X_1` (:func:`cmtheory.metrics.w_grid`); the grid's own accuracy is the change from
     ``grid_cells // 2`` cells to ``grid_cells``, reported as ``se`` (a first-order error
     estimate), and a grid whose error exceeds ``max_grid_error`` times the value is refused.
-    Product targets: :math:`\sqrt d` times the 1-D W2 (order 2 only).
+    Product targets: :math:`\sqrt d` times the 1-D W2 (order 2 only). Isotropic scale mixtures
+    in d > 1: the same through the radial laws (:func:`ideal_ct_radial`; the output radius is
+    the pushforward of :math:`\chi_d` by the increasing :math:`\phi_T`, on the shell that holds
+    every :math:`X_t`).
     """
     from cmtheory.targets import ProductMixture
 
@@ -163,17 +238,44 @@ def ideal_ct_error(target, schedule: DiscreteVP, grid_cells: int = 8000, order: 
         eye = torch.eye(target.d, dtype=torch.float64)
         est = w2_gaussians(c.numpy(), (A @ A.T).numpy(), (a1 * mu).numpy(), (a1**2 * Sigma + s1**2 * eye).numpy())
         return Estimate(est.value, 0.0, 0, "ideal CT, gaussian closed form", extra={"T": schedule.T, "d": target.d})
+    if isinstance(target, GaussianMixture) and target.d > 1 and target.kind == "isotropic" and bool((target.means == 0).all()):
+        fine, lost = _ideal_ct_radial_w(target, schedule, grid_cells, order, nodes)
+        coarse, _ = _ideal_ct_radial_w(target, schedule, grid_cells // 2, order, nodes)
+        _check_grid_error(fine, coarse, grid_cells, order, max_grid_error)
+        return Estimate(fine, abs(fine - coarse), grid_cells, f"ideal CT, radial quadrature W{order} (se: change from {grid_cells // 2} cells)", extra={"T": schedule.T, "d": target.d, "lost": lost})
     factor, d = (target.factor, target.d) if isinstance(target, ProductMixture) else (target, 1)
     if factor.d != 1:
-        raise ValueError("ideal_ct_error handles Gaussian targets, 1-D mixtures and ProductMixture")
+        raise ValueError("ideal_ct_error handles Gaussian targets, 1-D mixtures, ProductMixture and isotropic scale mixtures")
     if d > 1 and order != 2:
         raise ValueError("for product targets only W2 tensorises (order=2)")
     fine, lost = _ideal_ct_grid_w(factor, schedule, grid_cells, order, nodes)
     coarse, _ = _ideal_ct_grid_w(factor, schedule, grid_cells // 2, order, nodes)
-    grid_error = abs(fine - coarse)
-    if not grid_error <= max_grid_error * fine:
+    _check_grid_error(fine, coarse, grid_cells, order, max_grid_error)
+    return Estimate(math.sqrt(d) * fine, math.sqrt(d) * abs(fine - coarse), grid_cells, f"ideal CT, grid quadrature W{order} (se: change from {grid_cells // 2} cells)", extra={"T": schedule.T, "d": d, "lost": lost})
+
+
+def _check_grid_error(fine: float, coarse: float, grid_cells: int, order: int, max_grid_error: float) -> None:
+    if not abs(fine - coarse) <= max_grid_error * fine:
         raise ValueError(f"grid_cells={grid_cells} is too coarse for this target and schedule: W{order} is {fine:.3g} on {grid_cells} cells and {coarse:.3g} on {grid_cells // 2} (grid error above {max_grid_error:g} of the value); use more cells")
-    return Estimate(math.sqrt(d) * fine, math.sqrt(d) * grid_error, grid_cells, f"ideal CT, grid quadrature W{order} (se: change from {grid_cells // 2} cells)", extra={"T": schedule.T, "d": d, "lost": lost})
+
+
+def _ideal_ct_radial_w(target: GaussianMixture, schedule: DiscreteVP, grid_cells: int, order: int, nodes: int) -> tuple[float, float]:
+    r"""W_order of the ideal one-step output of a scale mixture against :math:`X_1`, through the radial
+    laws (W_p between rotation-invariant laws is that of their radii, :mod:`cmtheory.laws.radial`):
+    the output radius is :math:`\phi_T(R)`, :math:`R \sim \chi_d`, on the shell that holds every
+    :math:`X_t` (variances between :math:`\min(c_k, 1)` and :math:`\max(c_k, 1)`: their
+    :math:`\chi_d` quantiles :math:`10^{-13}` and :math:`1 - 10^{-13}`, widened by 1); and the mass lost off it."""
+    d, c = target.d, target.covs.numpy()
+    a1, s1 = schedule.channel(1)
+    lo = max(0.0, math.sqrt(min(c.min(), 1.0)) * float(scipy.stats.chi.ppf(1e-13, d)) - 1.0)
+    edges = uniform_grid(lo, math.sqrt(max(c.max(), 1.0)) * float(scipy.stats.chi.ppf(1 - 1e-13, d)) + 1.0, grid_cells)
+    radii = np.linspace(lo, edges[-1], grid_cells // 4 + 1)
+    phi = ideal_ct_radial(target, schedule, radii, nodes, nodes)
+    if np.any(np.diff(phi) <= 0):
+        raise ValueError("the ideal consistency function's radial profile is not increasing on the grid")
+    out = pushforward_law(lambda y: _spline(radii, phi, y), lambda y: scipy.stats.chi.cdf(y, d), radii, edges)
+    w = w_grid(out, radial_law(target, a1, s1, edges), order)
+    return w.value, w.extra["lost"]
 
 
 def _ideal_ct_grid_w(factor: GaussianMixture, schedule: DiscreteVP, grid_cells: int, order: int, nodes: int) -> tuple[float, float]:

@@ -382,9 +382,13 @@ def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
     m, s_e, s_c = _cell_noise(transition, law, min(d, 2))
     if e[0] == 0 and m[0] != 0:
         raise ValueError(f"transition's mean map must send the origin to itself (an equivariant step), got m(0) = {m[0]:.3g}")
-    if d == 1:
-        A, lost = _radial_noise_step(law, slice(0, N), m, s_c[:, 0], float(s_c[:, 0].min()), e)
-        return GridLaw(e, A, law.lost + max(lost, 0.0))
+    if d == 1:  # one run, trimmed like the runs below (the 1-D engine's band follows its largest noise)
+        runs, lost = _tangential_runs(np.zeros(N), np.zeros(N + 1), law.masses, 1.0)
+        if not runs:
+            return GridLaw(e, np.zeros(N), law.lost + lost)
+        run = runs[0][0]
+        A, lost_a = _radial_noise_step(law, run, m[run.start : run.stop + 1], s_c[run, 0], float(s_c[run, 0].min()), e)
+        return GridLaw(e, A, law.lost + max(lost + lost_a, 0.0))
     k = d - 1
     S_e, S_c = k * s_e[:, 1] ** 2, k * s_c[:, 1] ** 2
     cells = _rho_cells(e, float(S_c.min()) * math.sqrt(2 / k))

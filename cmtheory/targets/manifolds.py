@@ -28,7 +28,7 @@ import math
 import torch
 
 from cmtheory._checks import check_channel, check_positive, check_positive_int
-from cmtheory.special import bessel_ratio, log_sphere_mgf_scaled, one_minus_bessel_ratio
+from cmtheory.special import bessel_ratio, bessel_ratio_pair, log_sphere_mgf_scaled
 from cmtheory.targets.base import Target, _randn
 from cmtheory.targets.gaussian_mixture import GaussianMixture
 
@@ -136,25 +136,30 @@ class _UniformSphere(Target):
         ar_s2 = a * self.radius / s**2
         return rho, ar_s2, ar_s2 * rho  # rho, alpha r / sigma^2, kappa
 
-    def _ratio_over_kappa(self, kappa):
-        r""":math:`R_\nu(\kappa)/\kappa`, with its series :math:`(1 - \kappa^2/(4(\nu+1)(\nu+2)))/(2(\nu+1))` near 0."""
+    def _ratio_over_kappa(self, kappa, R):
+        r""":math:`R_\nu(\kappa)/\kappa` from R, with its series :math:`(1 - \kappa^2/(4(\nu+1)(\nu+2)))/(2(\nu+1))` near 0."""
         nu = self.nu
         small = kappa < 1e-3
         k_safe = torch.where(small, torch.ones_like(kappa), kappa)
         series = (1 - kappa**2 / (4 * (nu + 1) * (nu + 2))) / (2 * (nu + 1))
-        return torch.where(small, series, bessel_ratio(nu, k_safe) / k_safe)
+        return torch.where(small, series, R / k_safe)
 
     def _radial(self, x, a, s):
-        """g = phi'(rho)/rho, the score coefficient: score = g x."""
+        r"""g = phi'(rho)/rho, the score coefficient (score = g x), and phi''(rho), from one evaluation
+        of :math:`(R_\nu, 1 - R_\nu)` at :math:`\kappa`; also rho, alpha r / sigma^2 and kappa.
+        :math:`\phi'' = -1/\sigma^2 + (\alpha r/\sigma^2)^2 R_\nu'(\kappa)`,
+        :math:`R_\nu' = (1-R)(1+R) - (2\nu+1)R/\kappa` (DLMF 10.29.2)."""
         rho, ar_s2, kappa = self._polar(x, a, s)
+        R, C = bessel_ratio_pair(self.nu, kappa)
+        R_over_k = self._ratio_over_kappa(kappa, R)
         small = kappa < 1
         rho_safe = torch.where(small, torch.ones_like(rho), rho)
-        k_safe = torch.where(small, torch.ones_like(kappa), kappa)
         ar = a * self.radius
         # kappa >= 1: (alpha r - rho - alpha r (1 - R)) / (sigma^2 rho), no cancellation at large kappa
-        large_form = (ar - rho_safe - ar * one_minus_bessel_ratio(self.nu, k_safe)) / (s**2 * rho_safe)
-        small_form = ar_s2**2 * self._ratio_over_kappa(torch.where(small, kappa, torch.zeros_like(kappa))) - 1 / s**2
-        return torch.where(small, small_form, large_form), rho, ar_s2, kappa
+        large_form = (ar - rho_safe - ar * C) / (s**2 * rho_safe)
+        small_form = ar_s2**2 * R_over_k - 1 / s**2
+        phi2 = -1 / s**2 + ar_s2**2 * (C * (2 - C) - (2 * self.nu + 1) * R_over_k)
+        return torch.where(small, small_form, large_form), phi2, rho, ar_s2, kappa
 
     def _log_prob(self, x, a, s):
         rho, _, kappa = self._polar(x, a, s)
@@ -167,17 +172,12 @@ class _UniformSphere(Target):
 
     def _denoiser(self, x, a, s):
         _, ar_s2, kappa = self._polar(x, a, s)
-        return self.radius * ar_s2 * self._ratio_over_kappa(kappa) * x
+        return self.radius * ar_s2 * self._ratio_over_kappa(kappa, bessel_ratio(self.nu, kappa)) * x
 
     def _hvp(self, x, v, a, s):
-        r"""Radial log-density :math:`\phi(\rho)`: :math:`H v = g\,(v - \hat x(\hat x\cdot v)) + \phi''\hat x(\hat x\cdot v)`,
-        :math:`\phi'' = -1/\sigma^2 + (\alpha r/\sigma^2)^2 R_\nu'(\kappa)`,
-        :math:`R_\nu' = (1-R)(1+R) - (2\nu+1)R/\kappa` (DLMF 10.29.2)."""
-        g, rho, ar_s2, kappa = self._radial(x, a, s)
-        C = one_minus_bessel_ratio(self.nu, kappa)
-        R_over_k = self._ratio_over_kappa(kappa)
-        dR = C * (2 - C) - (2 * self.nu + 1) * R_over_k
-        phi2 = -1 / s**2 + ar_s2**2 * dR
+        r"""Radial log-density :math:`\phi(\rho)`: :math:`H v = g\,(v - \hat x(\hat x\cdot v)) + \phi''\hat x(\hat x\cdot v)`
+        (:meth:`_radial`)."""
+        g, phi2, rho, _, _ = self._radial(x, a, s)
         xhat = torch.where(rho > 0, x / torch.where(rho > 0, rho, torch.ones_like(rho)), torch.zeros_like(x))
         proj = (xhat * v).sum(1, keepdim=True)
         return g * (v - xhat * proj) + phi2 * xhat * proj
@@ -239,7 +239,6 @@ class Sphere(Embedded):
             raise ValueError("r must hold finite radii >= 0")
         x = r.double()[:, None]
         a, s = check_channel(alpha, sigma, x, sigma_positive=True)
-        psi = self.inner._score(x, a, s)[:, 0]
-        dpsi = self.inner._hvp(x, torch.ones_like(x), a, s)[:, 0]
-        return psi.to(r.dtype), dpsi.to(r.dtype)
+        g, phi2 = self.inner._radial(x, a, s)[:2]
+        return (g * x)[:, 0].to(r.dtype), phi2[:, 0].to(r.dtype)
 
