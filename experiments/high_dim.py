@@ -63,13 +63,21 @@ from cmtheory.theory import BOUNDS
 NAME = "high_dim"
 CLAIM = "E on rotation-invariant (non-product) targets: TV of DDPM and the ICML 2024 sampler against d up to 4096"
 PROFILES = {
-    "quick": {"d": [1, 8, 64, 512, 4096], "T": [25, 50, 100, 200], "sphere_T": [50, 100, 200], "ct_T": [25, 50, 100], "ct_cells": 4000, "family_d": [64, 512, 4096], "cells_per_noise": 1},
-    "full": {"d": [1, 4, 16, 64, 256, 1024, 4096], "T": [25, 50, 100, 200, 400, 800], "sphere_T": [50, 100, 200, 400], "ct_T": [25, 50, 100, 200, 400], "ct_cells": 8000, "family_d": [64, 256, 1024, 4096], "cells_per_noise": 2},
+    "quick": {"d": [1, 8, 64, 512, 4096], "T": [25, 50, 100, 200], "sphere_d": [1, 64, 512, 4096], "sphere_T": [50, 100, 200], "ct_T": [25, 50, 100, 200], "ct_cells": 4000, "family_d": [64, 512, 4096], "cells_per_noise": 1},
+    "full": {"d": [1, 4, 16, 64, 256, 1024, 4096], "T": [25, 50, 100, 200, 400, 800], "sphere_d": [1, 4, 16, 64, 256, 1024, 4096], "sphere_T": [50, 100, 200, 400], "ct_T": [25, 50, 100, 200, 400], "ct_cells": 8000, "family_d": [64, 256, 1024, 4096], "cells_per_noise": 2},
 }
 #: the main target: weights and isotropic variances of the scale mixture
 MAIN = {"w_small": 0.5, "v_small": 0.5}
-#: the family searched for the largest d exponent (the main target is a member)
-FAMILY = [{"w_small": w, "v_small": v} for v in (0.25, 0.5) for w in (0.2, 0.5)]
+#: the family searched for the largest d exponent: scale mixtures sum_k w_k N(0, v_k I_d) (two scales,
+#: their ratio and weight; three scales) and spheres of radius rho sqrt(d); the main target and the
+#: sphere of radius sqrt(d) are members, their rows those of the main and sphere configs
+FAMILY = {
+    **{f"w={w:g}, v={v:g}": {"weights": (w, 1 - w), "variances": (v, 1.0)} for v in (0.25, 0.5) for w in (0.2, 0.5)},
+    "three scales 0.25, 0.5, 1": {"weights": (1 / 3, 1 / 3, 1 / 3), "variances": (0.25, 0.5, 1.0)},
+    "sphere, radius sqrt(d) / 2": {"radius": 0.5},
+    "sphere, radius sqrt(d)": {"radius": 1.0},
+}
+MAIN_MEMBER, SPHERE_MEMBER = f"w={MAIN['w_small']:g}, v={MAIN['v_small']:g}", "sphere, radius sqrt(d)"
 FAMILY_T = 100
 SAMPLER_LAWS = {"ddpm": ddpm_law_radial, "exact_covariance": exact_covariance_law_radial, "li_icml2024": li_icml2024_law_radial}
 SAMPLER_BOUNDS = {"ddpm": "li_yan_ddpm", "exact_covariance": "li_cai_accelerated", "li_icml2024": "li_icml2024_sde"}
@@ -96,8 +104,8 @@ SPHERE_CELLS_PER_NOISE = 2
 def configs(profile: str) -> list[dict]:
     p = PROFILES[profile]
     main = [{"kind": "main", "sampler": s, "d": d, "T": T, **MAIN, "cells_per_noise": p["cells_per_noise"]} for s in SAMPLER_LAWS for d in p["d"] for T in p["T"]]
-    family = [{"kind": "family", "sampler": "ddpm", "d": d, "T": FAMILY_T, **m, "cells_per_noise": p["cells_per_noise"]} for m in FAMILY if m != MAIN for d in p["family_d"]]
-    sphere = [{"kind": "sphere", "sampler": s, "d": d, "T": T, "cells_per_noise": p["cells_per_noise"]} for s in SPHERE_SAMPLERS for d in p["d"] for T in p["sphere_T"]]
+    family = [{"kind": "family", "sampler": "ddpm", "d": d, "T": FAMILY_T, "member": m, "cells_per_noise": p["cells_per_noise"]} for m in FAMILY if m not in (MAIN_MEMBER, SPHERE_MEMBER) for d in p["family_d"]]
+    sphere = [{"kind": "sphere", "sampler": s, "d": d, "T": T, "cells_per_noise": p["cells_per_noise"]} for s in SPHERE_SAMPLERS for d in p["sphere_d"] for T in p["sphere_T"]]
     ideal = [{"kind": "ideal_ct", "d": d, "T": T, **MAIN, "cells": p["ct_cells"]} for d in p["d"] for T in p["ct_T"]]
     return main + family + sphere + ideal
 
@@ -113,6 +121,14 @@ def scale_mixture(d: int, w_small: float, v_small: float) -> GaussianMixture:
     return GaussianMixture([w_small, 1 - w_small], torch.zeros(2, d), [v_small, 1.0])
 
 
+def family_target(d: int, member: str):
+    """The family member ``member`` in R^d (:data:`FAMILY`)."""
+    spec = FAMILY[member]
+    if "radius" in spec:
+        return Sphere(d, d, radius=spec["radius"] * math.sqrt(d))
+    return GaussianMixture(list(spec["weights"]), torch.zeros(len(spec["weights"]), d), list(spec["variances"]))
+
+
 def radius_grid(d: int, v_small: float, T: int, cells_per_noise: int) -> tuple[float, float, int]:
     r"""(lo, hi, cells): every noisy law of the chain and N(0, I_d) has variances in [v_small, 1], so
     the radius lies in [sqrt(v_small) chi_d^{-1}(TAIL), chi_d^{-1}(1 - TAIL)] (widened by 0.5);
@@ -122,21 +138,22 @@ def radius_grid(d: int, v_small: float, T: int, cells_per_noise: int) -> tuple[f
     return lo, hi, max(MIN_CELLS, int(math.ceil((hi - lo) * cells_per_noise / math.sqrt(0.1 / T))))
 
 
-def sphere_grid(d: int, T: int, cells_per_noise: int) -> tuple[float, float, int]:
-    r"""(lo, hi, cells) for the sphere of radius sqrt(d): the chi_d TAIL quantiles widened by 1 (the
-    noisy sphere's radius is :math:`\sqrt d + O(1)` at every t, within the start's range; a radial
-    Monte Carlo of both samplers ends within sqrt(d) +- 0.3 for d = 64..4096, T = 25..200), cells of
+def sphere_grid(d: int, T: int, cells_per_noise: int, rho: float = 1.0) -> tuple[float, float, int]:
+    r"""(lo, hi, cells) for the sphere of radius :math:`\rho\sqrt d`: the chi_d TAIL quantiles, scaled by
+    :math:`\min(\rho, 1)` and :math:`\max(\rho, 1)`, widened by 1 (the noisy sphere's radius is
+    :math:`\sqrt{(\alpha^2\rho^2 + \sigma^2) d} + O(1)` at every t; for rho = 1 a radial Monte Carlo of
+    both samplers ends within sqrt(d) +- 0.3 for d = 64..4096, T = 25..200), cells of
     :math:`\sqrt{\beta_1}` / (SPHERE_CELLS_PER_NOISE ``cells_per_noise``)."""
-    lo = max(0.0, float(scipy.stats.chi.ppf(TAIL, d)) - 1.0)
-    hi = float(scipy.stats.chi.ppf(1 - TAIL, d)) + 1.0
+    lo = max(0.0, min(rho, 1.0) * float(scipy.stats.chi.ppf(TAIL, d)) - 1.0)
+    hi = max(rho, 1.0) * float(scipy.stats.chi.ppf(1 - TAIL, d)) + 1.0
     return lo, hi, int(math.ceil((hi - lo) * SPHERE_CELLS_PER_NOISE * cells_per_noise / math.sqrt(0.1 / T)))
 
 
-def _sphere_rows(config: dict) -> list[dict]:
-    """TV(Y_1, X_1) on the sphere of radius sqrt(d): the sampler stopped at step 1 against the sphere's noisy law there."""
+def _sphere_rows(config: dict, rho: float = 1.0) -> list[dict]:
+    """TV(Y_1, X_1) on the sphere of radius rho sqrt(d): the sampler stopped at step 1 against the sphere's noisy law there."""
     d, T = config["d"], config["T"]
-    target, sched = Sphere(d, d, radius=math.sqrt(d)), linear_schedule(T)
-    lo, hi, cells = sphere_grid(d, T, config["cells_per_noise"])
+    target, sched = Sphere(d, d, radius=rho * math.sqrt(d)), linear_schedule(T)
+    lo, hi, cells = sphere_grid(d, T, config["cells_per_noise"], rho)
     law = richardson_law(lambda e: SAMPLER_LAWS[config["sampler"]](target, sched, e, t_stop=1), lo, hi, cells)
     est = tv_grid(law, radial_law(target, *sched.channel(1), law.edges))
     return [{"metric": "tv", **est.as_row(), "cells": cells, "grid_error": law.grid_error, "lost": law.lost}]
@@ -154,10 +171,20 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
         return _sphere_rows(config)
     if config["kind"] == "ideal_ct":
         return _ideal_ct_rows(config)
+    if config["kind"] == "family" and "radius" in FAMILY[config["member"]]:
+        return _sphere_rows(config, FAMILY[config["member"]]["radius"])
+    if config["kind"] == "family":
+        target, v_small = family_target(config["d"], config["member"]), min(FAMILY[config["member"]]["variances"])
+    else:
+        target, v_small = scale_mixture(config["d"], config["w_small"], config["v_small"]), config["v_small"]
+    return _mixture_rows(config, target, v_small)
+
+
+def _mixture_rows(config: dict, target: GaussianMixture, v_small: float) -> list[dict]:
+    """TV(Y_0, X_0) of the sampler on a scale mixture whose smallest variance is ``v_small``."""
     d, T = config["d"], config["T"]
-    target = scale_mixture(d, config["w_small"], config["v_small"])
     sched = linear_schedule(T)
-    lo, hi, cells = radius_grid(d, config["v_small"], T, config["cells_per_noise"])
+    lo, hi, cells = radius_grid(d, v_small, T, config["cells_per_noise"])
     law_fn = SAMPLER_LAWS[config["sampler"]]
     law = richardson_law(lambda e: law_fn(target, sched, e), lo, hi, cells)
     if law.lost > LOST_TOL:
@@ -201,12 +228,23 @@ def _local_note(rows: pd.DataFrame, var: str, fixed: str, at: int) -> str:
     return f"Local {var} exponents at {fixed} = {at}, {var} = " + ", ".join(f"{int(a)}->{int(b)}: {e:.2f}" for a, b, e in zip(x[:-1], x[1:], slopes)) + "."
 
 
-def _family_exponents(df: pd.DataFrame) -> list[tuple[dict, object]]:
-    """(member, fit of TV ~ d^b at T = FAMILY_T) for each member of the family."""
+def _member_rows(df: pd.DataFrame, member: str) -> pd.DataFrame:
+    """DDPM's rows at T = FAMILY_T for a member of the family (the main target's from the main
+    configs, the sphere's of radius sqrt(d) from the sphere configs), on the family's dimensions."""
+    at = df[(df["sampler"] == "ddpm") & (df["T"] == FAMILY_T) & df["d"].isin(df[df["kind"] == "family"]["d"].unique())]
+    if member == MAIN_MEMBER:
+        return at[at["kind"] == "main"]
+    if member == SPHERE_MEMBER:
+        return at[at["kind"] == "sphere"]
+    return at[(at["kind"] == "family") & (at["member"] == member)] if "member" in at else at.iloc[:0]
+
+
+def _family_exponents(df: pd.DataFrame) -> list[tuple[str, object]]:
+    """(member, fit of TV ~ d^b at T = FAMILY_T) for each member of the family with three resolved points."""
     out = []
     for m in FAMILY:
-        s = df[(df["sampler"] == "ddpm") & (df["T"] == FAMILY_T) & (df["w_small"] == m["w_small"]) & (df["v_small"] == m["v_small"])]
-        s = s[s["d"].isin(sorted(df[df["kind"] == "family"]["d"].unique()))].sort_values("d")
+        s = _member_rows(df, m)
+        s = s[_resolved(s)].sort_values("d")
         if len(s) >= 3:
             out.append((m, fit_power_law(s["value"].to_numpy(float), d=s["d"].to_numpy(float))))
     return out
@@ -293,12 +331,13 @@ def _family_check(df: pd.DataFrame, profile: str) -> list[Check]:
         return []
     b = BOUNDS["li_yan_ddpm"]
     worst, wfit = max(fits, key=lambda mf: mf[1].exponents["d"])
-    table = "; ".join(f"w={m['w_small']:g}, v={m['v_small']:g}: b = {f.exponents['d']:.3f} [{f.ci['d'][0]:.3f}, {f.ci['d'][1]:.3f}]" for m, f in fits)
+    table = "; ".join(f"{m}: b = {f.exponents['d']:.3f} [{f.ci['d'][0]:.3f}, {f.ci['d'][1]:.3f}]" for m, f in fits)
     ds = sorted(int(v) for v in df[df["kind"] == "family"]["d"].unique())
-    cfg = f"profile {profile}; DDPM, T = {FAMILY_T}; family w N(0, v I_d) + (1 - w) N(0, I_d), w in {{0.2, 0.5}}, v in {{0.25, 0.5}}; d in {ds}; exact radial laws"
-    notes = [f"Fitted d exponents (TV ~ d^b at T = {FAMILY_T}): {table}.", f"The largest is the member w={worst['w_small']:g}, v={worst['v_small']:g}: the empirical worst case of this family, next to the bound's d^1 (and the product targets' sqrt(d))."]
+    cfg = (f"profile {profile}; DDPM, T = {FAMILY_T}; family: w N(0, v I_d) + (1 - w) N(0, I_d), w in {{0.2, 0.5}}, v in {{0.25, 0.5}}, "
+           f"(N(0, 0.25 I_d) + N(0, 0.5 I_d) + N(0, I_d))/3 (TV to X_0), and the spheres of radius sqrt(d)/2 and sqrt(d) (TV(Y_1, X_1)); d in {ds}; exact radial laws")
+    notes = [f"Fitted d exponents (TV ~ d^b at T = {FAMILY_T}): {table}.", f"The largest is the member {worst}: the empirical worst case of this family, next to the bound's d^1 (and the product targets' sqrt(d))."]
     return [Check("E (rotation-invariant family): largest d exponent of DDPM's TV", b.citation, b.formula, "d", b.exponents["d"], wfit, verdict(wfit, "d", b.exponents["d"]), "figures/high_dim.png", cfg,
-                  "a four-member family, not the worst case over all targets", notes)]
+                  f"a {len(FAMILY)}-member family, not the worst case over all targets", notes)]
 
 
 def _sphere_checks(df: pd.DataFrame, ax, profile: str) -> list[Check]:
@@ -333,7 +372,8 @@ def _sphere_checks(df: pd.DataFrame, ax, profile: str) -> list[Check]:
         for j, T in enumerate(Ts):
             c = every[every["T"] == T].sort_values("d")
             ax.loglog(c["d"], c["value"], LINESTYLES[sampler], marker="o", ms=3, lw=1, color=f"C{j}", label=f"T={T}" if i == 0 else None)
-    ax.set(xlabel="d", ylabel="TV(Y_1, X_1)", title="sphere of radius sqrt(d): TV at step 1 against d (solid DDPM, dotted exact-cov.)")
+    ax.set(xlabel="d", ylabel="TV(Y_1, X_1)", title="sphere of radius sqrt(d): TV(Y_1, X_1) against d\n(solid DDPM, dotted exact-cov.)",
+           ylim=(0.5 * sph["value"].min(), 1.5 * sph["value"].max()))
     ax.legend(fontsize=7, loc="lower right")
     return out
 
@@ -365,7 +405,7 @@ def _ideal_ct_checks(df: pd.DataFrame, ax, profile: str) -> list[Check]:
         c = ct[ct["d"] == d].sort_values("T")
         ax.loglog(c["T"], c["value"], marker="o", ms=3, lw=1, color=f"C{j}", label=f"d={d}")
     design_ticks(ax, Ts)
-    ax.set(xlabel="T (steps)", ylabel="W2(f_T(X_T), X_1)", title="ideal consistency training on the scale mixture: W2 against T")
+    ax.set(xlabel="T (steps)", ylabel="W2(f_T(X_T), X_1)", title="ideal consistency training on the scale mixture:\nW2 against T")
     ax.legend(fontsize=7, loc="lower left")
     return out
 
