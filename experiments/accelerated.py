@@ -54,9 +54,10 @@ T_FIX = 200
 TV_FLOOR = 1e-11
 
 PROFILES = {
-    # quick MC: T <= 56 (at T = 100 the T^-2 samplers reach the n = 1e6 floor) and two
+    # quick MC: T <= 62 (at T = 100 the T^-2 samplers reach the n = 1e6 floor) and two
     # replicates per point keep the quick profile within 15 minutes with the neural experiments
-    # (T in 25..70 cost 360 CPU-s at 6bf508f; 20..56 costs 0.8 of it)
+    # (T in 25..70 cost 360 CPU-s at 6bf508f; 22..62 costs 0.88 of it; the linear schedule
+    # needs T > beta_max = 20)
     # grid sizes: the Richardson law of the exact-covariance sampler is converged to ~1% at
     # T <= 400 with 2048 cells and needs 4096 at T = 800 (measured; grid error grows with T):
     # "cells" is doubled for every factor 2 of T beyond 400 (exact_cells). Deterministic
@@ -64,7 +65,7 @@ PROFILES = {
     # the theory schedule needs c1 log T / T < 1: T >= 50
     # quick exact laws up to T = 400: T = 800 cost 84 CPU-s at 6bf508f (the exact-covariance law
     # on 8192 cells alone 42 s), and the full profile keeps it
-    "quick": {"exact_T": [25, 50, 100, 200, 400], "theory_T": [50, 100, 200, 400], "cells": 2048, "mc_T": [20, 28, 40, 56], "reps": 2, "n": 1_000_000, "n_mc": 20_000},
+    "quick": {"exact_T": [25, 50, 100, 200, 400], "theory_T": [50, 100, 200, 400], "cells": 2048, "mc_T": [22, 31, 44, 62], "reps": 2, "n": 1_000_000, "n_mc": 20_000},
     "full": {"exact_T": [25, 50, 100, 200, 400, 800, 1600], "theory_T": [50, 100, 200, 400, 800, 1600], "cells": 4096, "mc_T": [25, 35, 50, 70, 100, 140, 200], "reps": 5, "n": 4_000_000, "n_mc": 100_000},
 }
 

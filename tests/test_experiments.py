@@ -299,7 +299,7 @@ def test_high_dim_sphere_rows_match_the_1d_engine_and_end_in_a_d_verdict(tmp_pat
     plt.close(fig)
     assert check.variable == "d" and abs(check.fit.exponents["d"]) < 0.05
     assert check.verdict.startswith("faster than the bound")
-    assert any("TV against T" in n for n in check.notes)
+    assert any("TV against T" in n for n in check.notes) and "at T = 200" in check.config
 
 
 def test_high_dim_ideal_ct_rows_decay_like_1_over_T_and_end_in_verdicts(tmp_path):
@@ -316,3 +316,13 @@ def test_high_dim_ideal_ct_rows_decay_like_1_over_T_and_end_in_verdicts(tmp_path
     by_var = {c.variable: c for c in checks}
     assert abs(by_var["T"].fit.exponents["T"] + 1) < 0.1
     assert all(not c.verdict.startswith("inconclusive") for c in checks)
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_accelerated_profiles_build_every_schedule(profile):
+    """Every config of the profile has a valid schedule (the linear schedule needs T > beta_max = 20:
+    a quick Monte Carlo grid from T = 20 stopped the quick profile at its first config)."""
+    from experiments import accelerated as A
+
+    for c in A.configs(profile):
+        A.SCHEDULES[c.get("schedule", "linear")](c["T"])
