@@ -215,11 +215,23 @@ def run_sweep(
         unique.setdefault(config_key(c), dict(c))
     if any(part_problem(parts / f"{k}.csv") for k in unique):  # a fully cached run takes no lock and writes nothing
         with _writer_lock(parts):
-            todo = [c for k, c in unique.items() if not _usable(parts / f"{k}.csv")]
+            todo = _longest_first([c for k, c in unique.items() if not _usable(parts / f"{k}.csv")], Path(results_dir) / f"{name}.csv")
             _compute(name, todo, fn, parts, n_jobs, dev, root_seed, scheduler, progress)
     table = load_results(name, results_dir, keys=list(unique))
     write_atomic(Path(results_dir) / f"{name}.csv", _csv_bytes(table))
     return table
+
+
+def _longest_first(todo: list[dict], table: Path) -> list[dict]:
+    """The configs by their wall time recorded in ``table`` (the experiment's last table, e.g. the
+    committed one), longest first, configs it does not record first of all: workers take the
+    configs in this order, so the slowest no longer start last and leave one worker running
+    alone (longest-processing-time-first scheduling). Without a readable table, the order given."""
+    try:
+        wall = pd.read_csv(table, usecols=["config_key", "wall_s"]).groupby("config_key")["wall_s"].max()
+    except (OSError, ValueError, pd.errors.ParserError):
+        return todo
+    return sorted(todo, key=lambda c: -float(wall.get(config_key(c), math.inf)))
 
 
 def _usable(part: Path) -> bool:

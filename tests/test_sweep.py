@@ -283,3 +283,15 @@ def test_a_second_writer_stops_with_a_message(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_configs_run_longest_first_by_the_recorded_wall_times(tmp_path):
+    """With a table recording wall times, the configs are handed out longest first, those it does
+    not record before all; without one, in the order given."""
+    from cmtheory.sweep import _longest_first
+
+    table = tmp_path / "toy.csv"
+    pd.DataFrame([{"config_key": config_key(c), "wall_s": w} for c, w in zip(CONFIGS[:4], [1.0, 5.0, 3.0, 0.5])]).to_csv(table, index=False)
+    order = [c["x"] for c in _longest_first(CONFIGS, table)]
+    assert order[:2] == [4, 5] and order[2:] == [1, 2, 0, 3]
+    assert _longest_first(CONFIGS, tmp_path / "missing.csv") == CONFIGS

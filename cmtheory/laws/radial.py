@@ -286,7 +286,8 @@ def _radial_noise_step(law: GridLaw, cells: slice, m: np.ndarray, s_r: np.ndarra
 def _a_grid(e: np.ndarray, mu_max: float) -> np.ndarray:
     r"""The grid of :math:`|A|` for a step onto the radius grid ``e``: the cells of ``e``, extended
     down to :math:`\sqrt{e_0^2 - \mu_{max}}` (:math:`\mu_{max}` the largest tangential mean), below
-    which :math:`A^2 + \mu` cannot reach the grid, or to 0 when that is not positive. In high d the
+    which :math:`A^2 + \mu` falls below the :math:`\rho` grid (it starts at :math:`e_0^2`; that mass
+    is lost, as it was before A had its own grid), or to 0 when that is not positive. In high d the
     mean map pulls the radius far below the law's range before the tangential noise restores it
     (d = 4096, T = 50: m(64) = 49.6 at the first step, against a law within 64 +- 6), so A needs
     a grid of its own; same cell width."""
