@@ -63,7 +63,7 @@ from cmtheory.theory import BOUNDS
 NAME = "high_dim"
 CLAIM = "E and A on rotation-invariant (non-product) targets: TV of DDPM, the exact-covariance and the ICML 2024 samplers, and W2 of ideal consistency training, against d up to 4096"
 PROFILES = {
-    "quick": {"d": [1, 8, 64, 512, 4096], "T": [25, 50, 100, 200], "sphere_d": [1, 64, 512, 4096], "sphere_T": [50, 100, 200], "ct_T": [25, 50, 100, 200], "ct_cells": 4000, "family_d": [64, 512, 4096], "cells_per_noise": 1},
+    "quick": {"d": [1, 8, 64, 512, 4096], "T": [25, 50, 100, 200], "sphere_d": [1, 64, 512, 4096], "sphere_T": [50, 100, 200], "ct_T": [25, 50, 100, 200], "ct_cells": 3000, "family_d": [64, 512, 4096], "cells_per_noise": 1},
     "full": {"d": [1, 4, 16, 64, 256, 1024, 4096], "T": [25, 50, 100, 200, 400, 800], "sphere_d": [1, 4, 16, 64, 256, 1024, 4096], "sphere_T": [50, 100, 200, 400], "ct_T": [25, 50, 100, 200, 400], "ct_cells": 8000, "family_d": [64, 256, 1024, 4096], "cells_per_noise": 2},
 }
 #: the main target: weights and isotropic variances of the scale mixture
