@@ -23,9 +23,10 @@ def test_list(capsys):
 
 @pytest.fixture(scope="module")
 def manifold_run(tmp_path_factory):
-    """One quick manifold run (results, figures, checks) shared by the tests that read it."""
+    """One quick manifold run (results, figures, checks) shared by the tests that read it, on two
+    workers as the main job runs it (one worker took 70 s of a CI run near its 10 minutes)."""
     tmp_path = tmp_path_factory.mktemp("manifold")
-    assert main(_args(tmp_path) + ["run", "manifold", "--profile", "quick", "--quiet"]) == 0
+    assert main(_args(tmp_path) + ["run", "manifold", "--profile", "quick", "--jobs", "2", "--quiet"]) == 0
     return tmp_path
 
 
