@@ -47,7 +47,11 @@ DEPARTURES = """
   error is measured against the exact flow map as well as against the teacher.
 - C: Dou et al. analyse training that minimises W1 between pushforwards; here the model is
   consistency distillation from the empirical measure's exact smoothed score (their
-  "isolation" setting), with the same training budget for every n.
+  "isolation" setting), with the same training budget for every n. Beside it, analogues with
+  zero learning error: the exact consistency function of the empirical measure (isolation) and
+  exact distillation from a kernel-smoothed teacher of bandwidth n^(-1/(d+4)) (our choice of
+  rate), exact in d = 1 and by exact OT against a quantised population in d >= 2. The isolation
+  bound n^(-1/d) is read as the empirical-measure W1 rate, n^(-1/max(d, 2)) (n^(-1/2) in d = 1).
 - D: sCM's 2-step intermediate time t = 1.1 is unverified (docs/papers.md); sigma_d = 0.5 with the
   data scaled to that standard deviation; the adaptive weight is linear in the time embedding.
 """

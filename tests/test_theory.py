@@ -33,6 +33,7 @@ def test_steps_exponents_follow_from_rate_exponents():
 
 def test_dou_rates():
     assert n_exponent("dou_isolation", 4) == -0.25
+    assert n_exponent("dou_isolation", 1) == -0.5  # the empirical-measure rate in d = 1, not n^(-1)
     assert n_exponent("dou_distillation", 5) == pytest.approx(-1 / 20)
     assert bound("dou_isolation")(n=10_000, d=4) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="unknown bound"):
