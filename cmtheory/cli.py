@@ -47,7 +47,8 @@ DEPARTURES = """
   error is measured against the exact flow map as well as against the teacher.
 - C: Dou et al. analyse training that minimises W1 between pushforwards; here the model is
   consistency distillation from the empirical measure's exact smoothed score (their
-  "isolation" setting), with the same training budget for every n. Beside it, analogues with
+  "isolation" setting), with the same training budget for every n; its learning error is
+  measured against the exact flow map of its training law. Beside it, analogues with
   zero learning error: the exact consistency function of the empirical measure (isolation) and
   exact distillation from a kernel-smoothed teacher of bandwidth n^(-1/(d+4)) (our choice of
   rate), exact in d = 1 and by exact OT against a quantised population in d >= 2. The isolation

@@ -86,16 +86,17 @@ class Check:
         return f"{self.fit.exponents[self.variable]:+.3f} [{lo:+.3f}, {hi:+.3f}] ({used}/{len(self.fit.points)} points)"
 
 
-def rate_axes(ax, x, y, se=None, fit: FitResult | None = None, variable: str = "T", bound_exponent: float | None = None, label: str = "", color=None, excluded=None):
+def rate_axes(ax, x, y, se=None, fit: FitResult | None = None, variable: str = "T", bound_exponent: float | None = None, label: str = "", color=None, excluded=None, why_excluded: str = "at noise floor"):
     """Log-log error bars, the fitted power law, and the bound's slope anchored at the first point;
-    for a fit in T or n with a regime diagnostic, its local slopes in an inset (:func:`local_slopes_inset`)."""
+    points flagged ``excluded`` drawn as crosses labelled with ``why_excluded``; for a fit in T or
+    n with a regime diagnostic, its local slopes in an inset (:func:`local_slopes_inset`)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     se = None if se is None else np.asarray(se, float)
     mask = np.ones_like(x, bool) if excluded is None else ~np.asarray(excluded, bool)
     line = ax.errorbar(x[mask], y[mask], yerr=None if se is None else 1.96 * se[mask], fmt="o", ms=4, capsize=2, color=color, label=label)
     c = line[0].get_color()
     if excluded is not None and (~mask).any():
-        ax.plot(x[~mask], y[~mask], "x", color=c, ms=6, label=f"{label} (at noise floor, excluded)")
+        ax.plot(x[~mask], y[~mask], "x", color=c, ms=6, label=f"{label} ({why_excluded}, excluded)")
     xs = np.geomspace(x.min(), x.max(), 50)
     if fit is not None:
         lo, hi = fit.ci[variable]
