@@ -259,7 +259,7 @@ def _product_check(df: pd.DataFrame, d: int, ax, profile: str):
 
 def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     dims = sorted(int(d) for d in df["d"].unique())
-    fig, axes = plt.subplots(1, len(dims), figsize=(5.5 * len(dims), 4.6), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(1, len(dims), figsize=(8.5 * len(dims), 4.8), squeeze=False, layout="constrained")
     out = []
     for ax, d in zip(axes[0], dims):
         if d == 1:
@@ -277,6 +277,6 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
                 y0 = ax.get_ylim()[1] / 1.5
                 ax.plot(xs, y0 * (xs / xs[0]) ** n_exponent(key, d), ls=ls, color="k", lw=0.8, label=f"{'isolation' if key == 'dou_isolation' else 'distillation'} bound slope {n_exponent(key, d):+.3f}")
             design_ticks(ax, xs)
-        ax.legend(fontsize=6, loc="lower left")  # the curves fall from the upper left
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel: the curves span it
     save_figure(fig, figures_dir, NAME)
     return out

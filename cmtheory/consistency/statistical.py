@@ -137,8 +137,10 @@ def flow_cdf_1d(points, s_from: float, s_to: float, prior_std: float, y) -> np.n
     s_from, s_to : float
         Noise levels of the flow, ``s_from > s_to >= 0`` (0: the flow's limit on the atoms).
     prior_std : float
-        Standard deviation of the Gaussian start (``s_from`` for the exact noisy start would be
-        :math:`\hat p_{s_{from}}`, not a Gaussian; the one-step sampler starts from a Gaussian).
+        Standard deviation of the Gaussian start :math:`N(0, \mathrm{prior\_std}^2)`. The flow
+        carries :math:`\hat p_{s_{from}}`, not this Gaussian, onto :math:`\hat p_{s_{to}}`; the
+        one-step sampler starts from the Gaussian, and the output differs from
+        :math:`\hat p_{s_{to}}` by that mismatch.
     y : array of shape (m,)
         Points, non-decreasing.
 
