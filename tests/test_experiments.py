@@ -130,7 +130,7 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path):
     from experiments import statistical_rate as C
 
     cfgs = [{"kind": "exact_1d", "d": 1, "n_train": n, "rep": r} for n in (64, 256, 1024, 4096) for r in range(4)]
-    cfgs += [{"kind": "exact_product", "d": 2, "n_train": n, "rep": r} for n in (64, 256) for r in range(2)]
+    cfgs += [{"kind": "exact_product", "d": 2, "n_train": n, "rep": r} for n in (16, 64, 256) for r in range(2)]
     cfgs += [{"kind": "neural", "d": 2, "n_train": n, "rep": 0, "iterations": 20} for n in (0, 64)]
     df = _rows(C, cfgs)
     one = df[df["d"] == 1]
@@ -154,6 +154,26 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path):
     le = df[df["metric"] == "learning_error"]
     assert len(le) == 2 and (le["value"] > 0).all() and (le["se"] < le["value"]).all()
     assert (tmp_path / "statistical_rate.png").exists()
+
+
+def test_statistical_rate_fit_needs_three_values_of_n_above_every_limit():
+    """A point enters claim C's fits only while W1 >= 3 x every named limit, the reasons name the
+    limit that excluded it, and a fit needs three distinct n: W1 = n^(-1/2) exactly (two seeds,
+    +-1%), so the slope over the kept n is -1/2 to 1e-9 (least squares on a symmetric design)."""
+    import numpy as np
+    import pandas as pd
+
+    from experiments import statistical_rate as C
+
+    ns = np.array([4, 16, 64, 256])
+    s = pd.DataFrame({"n_train": np.repeat(ns, 2), "value": np.repeat(ns**-0.5, 2) * np.tile([0.99, 1.01], 4)})
+    error = pd.Series([0.05, 0.05, 0.03, 0.03], index=ns)
+    fit, notes, keep = C._fit_above(s, {"learning error": error, "W1 sample floor": 0.01})
+    assert list(keep) == [4, 16, 64] and notes == ["Excluded: n=256 (learning error 0.03 > W1 0.0625 / 3)."]
+    assert fit.exponents["n"] == pytest.approx(-0.5, abs=1e-9)
+    fit, notes, keep = C._fit_above(s, {"learning error": error, "W1 sample floor": 0.045})
+    assert fit is None and list(keep) == [4, 16]
+    assert notes == ["Excluded: n=64 (W1 sample floor 0.045 > W1 0.125 / 3); n=256 (learning error 0.03 and W1 sample floor 0.045 > W1 0.0625 / 3)."]
 
 
 def test_scm_ablation_is_recorded(tmp_path):

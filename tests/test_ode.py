@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmtheory.samplers.ode import ddim, dpm_solver_2, dpm_solver_pp_2m, heun, karras_grid, log_grid, reference_flow_map
+from cmtheory.samplers.ode import ddim, dpm_solver_2, dpm_solver_pp_2m, heun, heun_step, karras_grid, log_grid, reference_flow_map
 from cmtheory.samplers.scores import CountingScore
 from cmtheory.targets import GaussianMixture
 
@@ -53,6 +53,20 @@ def test_denoiser_calls_per_step():
         c = CountingScore(GMM.denoiser)
         out = solver(c, lam, y0)
         assert c.calls == calls and torch.isfinite(out).all()
+
+
+def test_heun_step_with_per_row_levels_is_the_scalar_step_row_by_row():
+    """The per-row form (CD's teacher) against the buffered scalar form, row by row, a row stepping
+    to 0 (Euler) included. Tolerance 1e-13: the same arithmetic in another order, float64."""
+    y = 3 * torch.randn(6, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    lam = torch.tensor([2.0, 2.0, 5.0, 0.3, 1.0, 9.0], dtype=torch.float64)
+    lam_next = torch.tensor([0.7, 0.7, 1.0, 0.0, 0.99, 3.0], dtype=torch.float64)
+    out = heun_step(GMM.denoiser, y, lam, lam_next)
+    for k in range(6):
+        one = heun_step(GMM.denoiser, y[k : k + 1], float(lam[k]), float(lam_next[k]), state={}, out=torch.empty(1, 2, dtype=torch.float64))
+        torch.testing.assert_close(out[k : k + 1], one, rtol=1e-13, atol=1e-13)
+    euler = y[3:4] - 0.3 * (y[3:4] - GMM.denoiser(y[3:4], 1.0, 0.3)) / 0.3
+    torch.testing.assert_close(out[3:4], euler, rtol=1e-13, atol=1e-13)
 
 
 def test_trajectory_and_grid_validation():

@@ -20,7 +20,8 @@ from cmtheory.consistency.training import (
     trigflow_velocity,
 )
 from cmtheory.metrics import wasserstein
-from cmtheory.samplers.ode import ddim, ddim_step, heun, karras_grid
+from cmtheory.consistency import training
+from cmtheory.samplers.ode import ddim, ddim_step, heun, heun_step, karras_grid
 from cmtheory.targets import GaussianMixture, ring_mixture
 
 GAUSS = GaussianMixture([1.0], [[1.5]], [0.25])
@@ -50,6 +51,40 @@ def test_teacher_solve_from_each_start_is_ddim_on_the_sub_grid():
     for k, i in enumerate(start.tolist()):
         expect = y[k : k + 1] if i == 0 else ddim(eight_gaussians().denoiser, s[: i + 1].flip(0), y[k : k + 1])
         torch.testing.assert_close(out[k : k + 1], expect, rtol=1e-12, atol=1e-12)
+
+
+def test_teacher_solve_with_heun_steps_is_heun_on_the_sub_grid():
+    grid = karras_grid(80.0, 0.01, 6)
+    s = grid.flip(0)
+    y = 5 * torch.randn(4, 2, dtype=torch.float64)
+    start = torch.tensor([6, 3, 1, 0])
+    out = teacher_solve(eight_gaussians(), y, s, start, teacher="heun")
+    for k, i in enumerate(start.tolist()):
+        expect = y[k : k + 1] if i == 0 else heun(eight_gaussians().denoiser, s[: i + 1].flip(0), y[k : k + 1])
+        torch.testing.assert_close(out[k : k + 1], expect, rtol=1e-12, atol=1e-12)
+
+
+def test_cd_takes_its_teacher_step_from_the_teacher_argument(monkeypatch):
+    """teacher="heun" makes every CD target one heun_step from s_i to s_{i-1} (per-row levels);
+    an unknown teacher is refused by name."""
+    calls = []
+
+    def spy(denoiser, y, lam, lam_next):
+        calls.append((lam.clone(), lam_next.clone()))
+        return heun_step(denoiser, y, lam, lam_next)
+
+    monkeypatch.setitem(training.TEACHERS, "heun", spy)
+    grid = karras_grid(10.0, 0.01, 5)
+    model, log = train_consistency(GAUSS, grid, "cd", iterations=3, batch=8, width=8, depth=1, teacher="heun", generator=torch.Generator().manual_seed(0))
+    assert len(calls) == 3 and log.extra["teacher"] == "heun"
+    levels = grid.flip(0).float()
+    for lam, lam_next in calls:
+        i = torch.searchsorted(levels, lam)
+        assert torch.equal(levels[i], lam) and torch.equal(levels[i - 1], lam_next)
+    with pytest.raises(ValueError, match="teacher"):
+        train_consistency(GAUSS, grid, "cd", iterations=1, teacher="euler")
+    with pytest.raises(ValueError, match="teacher"):
+        teacher_solve(GAUSS, torch.zeros(2, 1), levels, torch.tensor([1, 2]), teacher="rk4")
 
 
 def _gaussian_F(u, t):

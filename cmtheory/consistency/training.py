@@ -12,9 +12,15 @@ Discrete-time methods (:func:`train_consistency`, :func:`train_ct_sequence`) wit
 
 * ``"ct"`` consistency training: target :math:`f^-(X_0 + s_{i-1}Z, s_{i-1})`, the same Z;
 * ``"cd"`` consistency distillation: target :math:`f^-(\Phi_1(y_i; s_i\to s_{i-1}), s_{i-1})`,
-  :math:`\Phi_1` one DDIM step (:func:`cmtheory.samplers.ode.ddim_step`) of the exact teacher;
+  :math:`\Phi_1` one step of the exact teacher's ODE solver;
 * ``"direct"`` Direct CM (Vouitsis et al. 2024): target :math:`\Phi(y_i; s_i \to s_0)`, the
-  teacher's full DDIM solve on the same grid, no network in the target.
+  teacher's full solve on the same grid, no network in the target.
+
+The teacher's solver is a DDIM step (:func:`cmtheory.samplers.ode.ddim_step`, as in the Direct
+CM code; the default) or a Heun step (:func:`cmtheory.samplers.ode.heun_step`, as Song et al.
+2023 distil EDM). A network trained by CD or Direct CM learns the teacher's N-step solve, not
+the exact flow map: the two differ by the solver's discretisation error, first order in the step
+for DDIM and second order for Heun.
 
 :math:`f^-` is the online network under ``no_grad`` (stop-gradient, ``ema=0``, as in the
 Direct CM code) or an EMA copy. The loss is the plain mean squared error with i uniform.
@@ -42,7 +48,7 @@ from torch import nn
 
 from cmtheory._checks import check_noise_levels, check_positive, check_positive_int
 from cmtheory.consistency.networks import EDMConsistency, TimeMLP, TrigFlowConsistency, time_embedding
-from cmtheory.samplers.ode import ddim_step
+from cmtheory.samplers.ode import ddim_step, heun_step
 from cmtheory.targets.base import Target
 
 __all__ = [
@@ -61,6 +67,7 @@ __all__ = [
 
 DTYPE = torch.float32
 METHODS = ("ct", "cd", "direct")
+TEACHERS = {"ddim": ddim_step, "heun": heun_step}
 SCM_MODES = ("sct", "scd")
 
 
@@ -119,11 +126,18 @@ def _check_training(target, iterations, batch, lr):
     check_positive(lr, "lr")
 
 
-def teacher_solve(target: Target, y: torch.Tensor, s: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-    r"""The teacher's DDIM solve :math:`\Phi(y; s_{start} \to s_0)` along the ascending grid ``s``,
-    per sample (``start`` of shape (n,), integer indices into ``s``)."""
+def _teacher_step(teacher: str):
+    if teacher not in TEACHERS:
+        raise ValueError(f"teacher must be one of {tuple(TEACHERS)}, got {teacher!r}")
+    return TEACHERS[teacher]
+
+
+def teacher_solve(target: Target, y: torch.Tensor, s: torch.Tensor, start: torch.Tensor, teacher: str = "ddim") -> torch.Tensor:
+    r"""The teacher's solve :math:`\Phi(y; s_{start} \to s_0)` along the ascending grid ``s``,
+    per sample (``start`` of shape (n,), integer indices into ``s``), by DDIM or Heun steps (``teacher``)."""
+    step = _teacher_step(teacher)
     for j in range(int(start.max()), 0, -1):
-        stepped = ddim_step(target.denoiser, y, s[j], s[j - 1])
+        stepped = step(target.denoiser, y, s[j], s[j - 1])
         y = torch.where((start >= j)[:, None], stepped, y)
     return y
 
@@ -193,6 +207,7 @@ def train_consistency(
     width: int = 128,
     depth: int = 3,
     sigma_data: float | None = None,
+    teacher: str = "ddim",
     generator: torch.Generator | None = None,
 ) -> tuple[EDMConsistency, TrainingLog]:
     r"""Train one network :math:`f_\theta(y, \sigma)` over the whole grid (CT, CD or Direct CM).
@@ -218,6 +233,8 @@ def train_consistency(
         Size of the MLP.
     sigma_data : float, optional
         Scale in the skip parameterisation; by default the target's root mean coordinate variance.
+    teacher : {"ddim", "heun"}
+        The teacher's ODE step for ``"cd"`` and ``"direct"`` (ignored by ``"ct"``).
     generator : torch.Generator
         Source of all randomness (initial parameters included).
 
@@ -230,6 +247,7 @@ def train_consistency(
     if not 0.0 <= ema < 1.0:
         raise ValueError(f"ema must be in [0, 1), got {ema!r}")
     _check_training(target, iterations, batch, lr)
+    step = _teacher_step(teacher)
     g, s, model = _setup(target, lambdas, sigma_data, width, depth, generator)
     N, sd = s.numel() - 1, model.sigma_data
     f_minus = copy.deepcopy(model).requires_grad_(False) if ema > 0 else model
@@ -241,9 +259,9 @@ def train_consistency(
         y = x0 + s[i][:, None] * z
         with torch.no_grad():
             if method == "direct":
-                goal = teacher_solve(target, y, s, i)
+                goal = teacher_solve(target, y, s, i, teacher)
             else:
-                y_lo = x0 + s[i - 1][:, None] * z if method == "ct" else ddim_step(target.denoiser, y, s[i], s[i - 1])
+                y_lo = x0 + s[i - 1][:, None] * z if method == "ct" else step(target.denoiser, y, s[i], s[i - 1])
                 goal = f_minus(y_lo, s[i - 1])
         return ((model(y, s[i]) - goal) ** 2).sum(1).mean()
 
@@ -253,7 +271,7 @@ def train_consistency(
                 p_t.lerp_(p, 1 - ema)
 
     log = _optimise(model, loss_fn, iterations, lr, ema_update if ema > 0 else None, lr_decay=lr_decay)
-    log.extra.update(method=method, ema=ema, N=N, sigma_data=sd, lr_decay=lr_decay)
+    log.extra.update(method=method, ema=ema, N=N, sigma_data=sd, lr_decay=lr_decay, teacher=teacher if method != "ct" else None)
     return model, log
 
 

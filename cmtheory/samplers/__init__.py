@@ -7,6 +7,7 @@ from cmtheory.samplers.ode import (
     dpm_solver_2,
     dpm_solver_pp_2m,
     heun,
+    heun_step,
     karras_grid,
     log_grid,
     reference_flow_map,
@@ -28,7 +29,7 @@ from cmtheory.samplers.stochastic import (
 )
 
 __all__ = [
-    "ddim", "ddim_step", "dpm_solver_2", "dpm_solver_pp_2m", "heun", "karras_grid", "log_grid",
+    "ddim", "ddim_step", "dpm_solver_2", "dpm_solver_pp_2m", "heun", "heun_step", "karras_grid", "log_grid",
     "reference_flow_map", "CountingScore", "denoiser_from_score", "perturbed_score",
     "GaussianTransition", "ddpm", "ddpm_transition", "exact_covariance", "exact_covariance_transition",
     "hessian_free", "li_icml2024", "li_icml2024_transitions", "one_score_reuse", "run_chain",

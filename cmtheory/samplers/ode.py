@@ -28,7 +28,7 @@ import torch
 
 from cmtheory._checks import check_noise_levels, check_points, check_positive, check_positive_int
 
-__all__ = ["karras_grid", "log_grid", "ddim_step", "ddim", "heun", "dpm_solver_2", "dpm_solver_pp_2m", "reference_flow_map"]
+__all__ = ["karras_grid", "log_grid", "ddim_step", "ddim", "heun_step", "heun", "dpm_solver_2", "dpm_solver_pp_2m", "reference_flow_map"]
 
 
 def _check_range(lam_max: float, lam_min: float, positive_min: bool) -> None:
@@ -114,7 +114,27 @@ def ddim(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
     return _loop(ddim_step, denoiser, lambdas, y, callback, return_trajectory)
 
 
-def _heun_update(denoiser, y, lam, lam_next, state, out):
+def heun_step(denoiser, y, lam, lam_next, state=None, out=None):
+    r"""Heun step (Karras et al. 2022, Algorithm 1 without churn), Euler where :math:`\lambda' = 0`:
+
+    .. math:: d = \frac{y - D(y, \lambda)}{\lambda},\quad \tilde y = y + (\lambda' - \lambda)\, d,\quad
+              y' = y + \frac{\lambda' - \lambda}{2}\Big(d + \frac{\tilde y - D(\tilde y, \lambda')}{\lambda'}\Big).
+
+    ``lam`` and ``lam_next`` are floats, or tensors of shape (n,) with one level per row of ``y``
+    (the per-row form allocates; the float form writes into ``out`` and buffers kept in ``state``).
+    Order 2; two denoiser calls where :math:`\lambda' > 0`."""
+    if isinstance(lam, torch.Tensor) and lam.ndim == 1:
+        h = (lam_next - lam)[:, None].to(y.dtype)
+        d = _d(y, lam[:, None].to(y.dtype), denoiser(y, 1.0, lam))
+        y_euler = y + h * d
+        positive = lam_next > 0
+        if not bool(positive.any()):
+            return y_euler
+        safe = torch.where(positive, lam_next, lam)  # rows with lam_next = 0 keep the Euler step
+        d_next = _d(y_euler, safe[:, None].to(y.dtype), denoiser(y_euler, 1.0, safe))
+        return torch.where(positive[:, None], y + 0.5 * h * (d + d_next), y_euler)
+    state = {} if state is None else state
+    out = torch.empty_like(y) if out is None else out
     d = _d(y, lam, denoiser(y, 1.0, lam), out=_scratch(state, "d", y))
     y_euler = torch.add(y, d, alpha=lam_next - lam, out=out)
     if lam_next == 0:
@@ -126,7 +146,7 @@ def _heun_update(denoiser, y, lam, lam_next, state, out):
 def heun(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
     r"""Heun's second-order method (Karras et al. 2022, Algorithm 1 without churn); Euler on the
     last step to :math:`\lambda = 0`. Order 2."""
-    return _loop(_heun_update, denoiser, lambdas, y, callback, return_trajectory)
+    return _loop(heun_step, denoiser, lambdas, y, callback, return_trajectory)
 
 
 def _dpm2_update(denoiser, y, lam, lam_next, state, out):
