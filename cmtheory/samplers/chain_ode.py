@@ -135,26 +135,31 @@ def heroism(score: ScoreFn, schedule: DiscreteVP, y, K: int = 3, N: int | None =
     (docs/papers.md). Each round gains one order in the step, so the default ``N = K`` makes the
     local error :math:`O(\Delta\tau^{K+1})`; the paper's theory takes :math:`N \sim \log T`.
     The theorem's rate is :math:`TV \lesssim d^2 (d \log^2 T / T)^K \log^2 T`.
+
+    The nodes live in two sets of K - 1 buffers, used in turn by successive steps (no allocation
+    per step beyond the score's own): ``callback`` sees an iterate whose storage is reused two steps
+    later, so a callback that keeps it must copy it.
     """
     K = check_positive_int(K, "K", 2)
     N = K if N is None else check_positive_int(N, "N")
     W = heroism_weights(K)
     abar = schedule.abar.tolist()
 
+    buffers = []  # two sets of K - 1 node buffers, used in turn by successive steps
+
     def step(t, x):
+        if not buffers:
+            buffers.extend([torch.empty_like(x) for _ in range(K - 1)] for _ in range(2))
         # nodes in abar = 1 - tau (computing 1 - tau would round abar_T ~ 1e-17 to 0)
         abars = [abar[t] + (abar[t - 1] - abar[t]) * i / (K - 1) for i in range(K)]
-        base = x / math.sqrt(abar[t])
         nodes = [x] * K
         for _ in range(N):
-            g = [0.5 * ab**-1.5 * score(nodes[j], math.sqrt(ab), math.sqrt(1 - ab)) for j, ab in enumerate(abars)]
-            new = [x]
+            g = [score(nodes[j], math.sqrt(ab), math.sqrt(1 - ab)) for j, ab in enumerate(abars)]  # all read before any node is rewritten
+            # x_i = sqrt(abar_i) (x / sqrt(abar_t) + sum_j (abar_{t-1} - abar_t) W_ij (1/2) abar_j^(-3/2) s_j), in K + 1 passes
+            nodes = [x] + [torch.mul(x, math.sqrt(abars[i] / abar[t]), out=buffers[t % 2][i - 1]) for i in range(1, K)]
             for i in range(1, K):
-                acc = base.clone()
                 for j in range(K):
-                    acc.add_(g[j], alpha=(abar[t - 1] - abar[t]) * float(W[i, j]))
-                new.append(acc.mul_(math.sqrt(abars[i])))
-            nodes = new
+                    nodes[i].add_(g[j], alpha=math.sqrt(abars[i]) * (abar[t - 1] - abar[t]) * float(W[i, j]) * 0.5 * abars[j] ** -1.5)
         return nodes[-1]
 
     return run_chain(lambda t, x, _generator: step(t, x), schedule, y, None, t_stop=t_stop, callback=callback, return_trajectory=return_trajectory, progress=progress)
