@@ -18,6 +18,7 @@ from cmtheory.samplers.scores import CountingScore
 from cmtheory.targets import GaussianMixture
 
 GMM = GaussianMixture([0.4, 0.6], [[-1.0], [1.0]], [0.25, 0.16])
+GMM2 = GaussianMixture([0.3, 0.7], [[-1.0, 0.5], [1.0, -0.5]], [[0.3, 0.2], [0.2, 0.4]])
 EDGES = uniform_grid(-7, 7, 2048)
 
 
@@ -87,6 +88,29 @@ def test_heroism_orders():
     assert np.all(np.abs(k2 + 2) < 0.25)
     k3 = _slopes(Ts / 2, _tvs("heroism", linear_schedule, Ts // 2))
     assert np.all(k3 < -3.0)
+
+
+@pytest.mark.parametrize("K,N", [(2, None), (3, None), (4, 2)])
+def test_heroism_is_its_written_out_refinement(K, N):
+    """The buffered loop against the docstring's refinement written out term by term, with
+    tau = 1 - abar: x_i / sqrt(1 - tau_i) = Y_t / sqrt(1 - tau_0) + (1/2) sum_j gamma_j(tau_i)
+    (1 - tau_j)^(-3/2) s_j(x_j), gamma_j(tau_i) = (abar_{t-1} - abar_t) W[i, j] (the integrated
+    Lagrange weights); float64 round-off (1e-12 over 30 steps); the input untouched."""
+    sched = linear_schedule(30)
+    abar = sched.abar.tolist()
+    y0 = torch.randn(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    keep = y0.clone()
+    W = heroism_weights(K)
+    x = y0
+    for t in range(30, 0, -1):
+        abars = [abar[t] + (abar[t - 1] - abar[t]) * i / (K - 1) for i in range(K)]
+        nodes = [x] * K
+        for _ in range(K if N is None else N):
+            g = [0.5 * ab**-1.5 * GMM2.score(nodes[j], math.sqrt(ab), math.sqrt(1 - ab)) for j, ab in enumerate(abars)]
+            nodes = [x] + [math.sqrt(abars[i]) * (x / math.sqrt(abar[t]) + sum((abar[t - 1] - abar[t]) * float(W[i, j]) * g[j] for j in range(K))) for i in range(1, K)]
+        x = nodes[-1]
+    torch.testing.assert_close(heroism(GMM2.score, sched, y0, K, N), x, rtol=1e-12, atol=1e-12)
+    assert torch.equal(y0, keep)
 
 
 def test_li_icml2024_ode_is_second_order_except_near_the_data():

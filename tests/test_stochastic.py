@@ -1,6 +1,8 @@
 """Stochastic samplers: Monte Carlo against exact laws, invalid inputs (the interface and the
 evaluation counts of every sampler: tests/test_registry.py)."""
 
+import math
+
 import pytest
 import torch
 
@@ -9,7 +11,7 @@ from cmtheory.laws import gaussian_law, uniform_grid
 from cmtheory.samplers.exact_laws import exact_covariance_law_1d
 from cmtheory.samplers import SAMPLERS
 from cmtheory.laws import ddpm_transition
-from cmtheory.samplers.stochastic import ddpm, li_icml2024
+from cmtheory.samplers.stochastic import ddpm, hessian_free, li_icml2024, one_score_reuse
 from cmtheory.targets import GaussianMixture, ProductMixture
 
 GAUSS = GaussianMixture([1.0], [[0.3, -0.2, 1.0]], [[[0.5, 0.1, 0.0], [0.1, 0.3, 0.05], [0.0, 0.05, 0.8]]])
@@ -51,6 +53,49 @@ def test_second_order_samplers_match_exact_covariance_law(sampler):
     n = y.numel()
     assert abs(float(y.mean()) - mean) < 5 * (var / n) ** 0.5
     assert abs(float(y.var()) - var) < 5 * var * (3 / n) ** 0.5  # kurtosis of a bimodal law < 3
+
+
+def _written_out(name, score, sched, y, g, clip=10.0):
+    """The update rules of the samplers' docstrings, one allocation per term (the reference for
+    the buffered loops); Z drawn by torch.randn in the samplers' order."""
+    prev = None
+    for t in range(sched.T, 0, -1):
+        beta, a, s = sched.beta(t), *sched.channel(t)
+        alpha_t, c = 1 - beta, math.sqrt(beta / (1 - beta))
+        randn = lambda: torch.randn(y.shape, generator=g, dtype=y.dtype)  # noqa: E731
+        if name == "ddpm":
+            y = (y + beta * score(y, a, s)) / math.sqrt(alpha_t) + math.sqrt(beta) * randn()
+        elif name == "hessian_free":
+            z = randn()
+            hz = (score(y + c * z, a, s) - score(y - c * z, a, s)) / (2 * c)
+            y = (y + beta * score(y, a, s)) / math.sqrt(alpha_t) + c * (z + 0.5 * beta * hz)
+        elif name == "one_score_reuse":
+            st = score(y, a, s)
+            if prev is not None:
+                delta = 0.5 * prev[0] * (st - math.sqrt(1 - prev[0]) * prev[1])
+                cap = clip * 0.5 * prev[0] * math.sqrt(prev[0] / (1 - prev[0])) * math.sqrt(y.shape[1])
+                y = y + delta * torch.clamp(cap / delta.norm(dim=1, keepdim=True), max=1.0)
+            prev = (beta, st)
+            y = (y + beta * st) / math.sqrt(alpha_t) + c * randn()
+        else:  # li_icml2024, the README's first noise
+            y = y + math.sqrt(beta / 2) * randn()
+            y = (y + beta * score(y, a, s)) / math.sqrt(alpha_t) + math.sqrt(beta / 2) * randn()
+    return y
+
+
+@pytest.mark.parametrize("name", ["ddpm", "hessian_free", "one_score_reuse", "li_icml2024"])
+def test_buffered_loops_are_the_written_out_rules(name):
+    """The samplers build each step in reused buffers and in place; the result equals the rule
+    written out term by term, to float64 round-off (1e-12 over 25 steps), and the input is left
+    untouched. one_score_reuse runs with clip = 0.5 so that its clipping acts."""
+    sched = linear_schedule(25)
+    y0 = torch.randn(300, 3, generator=_gen(), dtype=torch.float64)
+    keep = y0.clone()
+    kw = {"clip": 0.5} if name == "one_score_reuse" else {}
+    sampler = {"ddpm": ddpm, "hessian_free": hessian_free, "one_score_reuse": one_score_reuse, "li_icml2024": li_icml2024}[name]
+    out = sampler(GAUSS.score, sched, y0, _gen(1), **kw)
+    torch.testing.assert_close(out, _written_out(name, GAUSS.score, sched, y0, _gen(1), **kw), rtol=1e-12, atol=1e-12)
+    assert torch.equal(y0, keep)
 
 
 def test_invalid_inputs():
