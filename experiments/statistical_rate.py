@@ -74,19 +74,26 @@ PROFILES = {
     # full profile's budget (12000 steps; its d = 2 configs with n <= 64, 4 seeds, run by hand with
     # this code, 549 s on 2 workers) gives 0.049 on the population and 0.117, 0.182, 0.189,
     # 0.169, 0.159 at n = 4, 8, 16, 32, 64 against a model W1 of 1.01, 0.57, 0.51, 0.40, 0.23:
-    # below a third of W1 at n = 4 and 8 only, too few values of n for a slope. From n = 16
-    # points, 24000 steps gave 0.129 and width 256 0.142 (one seed each). In d = 4 (n = 0..256,
-    # 2 seeds) it is 0.086 on the population and 0.18-0.48 from n points, against a W1 sample
+    # below a third of W1 at n = 4 and 8 only, too few values of n for a slope (width 128, depth
+    # 3). One seed each at n = 16 / 64: 0.163 / 0.172 as above; batch 1024 0.153 / 0.164; lr 2e-3
+    # 0.137 / 0.150; width 256 depth 4 0.122 / 0.133; width 256 depth 5 0.112 / 0.121; width 512
+    # depth 4 0.110 / 0.126 at 2.5x the time; EMA 0.999 0.49 / 0.45; lr 3e-4 0.21 / 0.19. The full
+    # profile takes width 256, depth 5: its d = 2 configs with n <= 32 (2 seeds, run by hand,
+    # 483 s on 2 workers) give 0.040 on the population and 0.040, 0.062, 0.095, 0.113 at n = 4, 8,
+    # 16, 32 against a model W1 of 0.88, 0.76, 0.59, 0.34: n = 4..16 enter the fit (n = 32 misses
+    # narrowly), -0.28 [-1.30, +0.74], too wide for a verdict. 24000 steps at width 128 gave
+    # 0.129 from n = 16 points. In d = 4 (width 128, n = 0..256, 2 seeds) it is 0.086 on the
+    # population and 0.18-0.48 from n points, against a W1 sample
     # floor of 0.32 at 4000 samples. The quick profile (d = 2 only, 1500 steps: d = 4 cost
     # 110 CPU-s) states the learning error. The exact 1-D analogues take 16 seeds: W1 sqrt(n)
     # has a wide law (8 seeds gave half-widths of 0.09 to 0.13).
     "quick": {
-        "neural": {"d": [2], "n": [0, 4, 16, 64], "reps": 2, "iterations": 1500},
+        "neural": {"d": [2], "n": [0, 4, 16, 64], "reps": 2, "iterations": 1500, "width": 128, "depth": 3},
         "exact_1d": {"n": [64, 256, 1024, 4096, 16384], "reps": 16},
         "exact_product": {"d": [2], "n": [16, 64, 256, 1024, 4096], "reps": 4},
     },
     "full": {
-        "neural": {"d": [2, 3, 4, 8], "n": [0, 4, 8, 16, 32, 64, 256, 1024], "reps": 4, "iterations": 12000},
+        "neural": {"d": [2, 3, 4, 8], "n": [0, 4, 8, 16, 32, 64, 256, 1024], "reps": 4, "iterations": 12000, "width": 256, "depth": 5},
         "exact_1d": {"n": [64, 256, 1024, 4096, 16384, 65536], "reps": 16},
         "exact_product": {"d": [2, 3, 4], "n": [16, 64, 256, 1024, 4096], "reps": 4},
     },
@@ -105,7 +112,8 @@ def bandwidth(n: int, d: int) -> float:
 def configs(profile: str) -> list[dict]:
     p = PROFILES[profile]
     nn, e1, ep = p["neural"], p["exact_1d"], p["exact_product"]
-    neural = [{"kind": "neural", "d": d, "n_train": n, "rep": r, "iterations": nn["iterations"]} for d in nn["d"] for n in nn["n"] for r in range(nn["reps"])]
+    net = {key: nn[key] for key in ("iterations", "width", "depth")}
+    neural = [{"kind": "neural", "d": d, "n_train": n, "rep": r, **net} for d in nn["d"] for n in nn["n"] for r in range(nn["reps"])]
     exact_1d = [{"kind": "exact_1d", "d": 1, "n_train": n, "rep": r} for n in e1["n"] for r in range(e1["reps"])]
     product = [{"kind": "exact_product", "d": d, "n_train": n, "rep": r} for d in ep["d"] for n in ep["n"] for r in range(ep["reps"])]
     return neural + exact_1d + product
@@ -124,7 +132,8 @@ def _run_neural(config: dict, g: torch.Generator) -> list[dict]:
     d, n = config["d"], config["n_train"]
     truth = target(d)
     data = truth if n == 0 else Empirical(truth.sample(n, g))
-    model, log = train_consistency(data, karras_grid(SIGMA_MAX, SIGMA_MIN, N), "cd", iterations=config["iterations"], ema=EMA, lr_decay=True, teacher=TEACHER, generator=g)
+    model, log = train_consistency(data, karras_grid(SIGMA_MAX, SIGMA_MIN, N), "cd", iterations=config["iterations"], ema=EMA, lr_decay=True, teacher=TEACHER,
+                                   width=config["width"], depth=config["depth"], generator=g)
     m = EVAL[d]
     ref, ref2 = truth.sample(m, g), truth.sample(m, g)
     rows = [w_row("w1_model", consistency_sample(model, m, [SIGMA_MAX], g), ref, ref2, p=1, batches=2)]
@@ -238,7 +247,7 @@ def _neural_checks(df: pd.DataFrame, d: int, exact_fit, ax, profile: str) -> lis
     le_n = le[le["n_train"] > 0].groupby("n_train")["value"].mean()
     le_pop = le[le["n_train"] == 0]["value"]
     cfg = (f"profile {profile}; product of 0.5 N(-1, 0.09) + 0.5 N(1, 0.09) in d = {d}; CD from the empirical measure (exact smoothed teacher, {TEACHER} steps), EMA 0.99, cosine lr, "
-           f"{int(sub['iterations'].max())} steps; W1 by exact OT, {EVAL[d]} evaluation samples; learning error against the exact flow map, {LE_SAMPLES} starting points")
+           f"{int(sub['iterations'].max())} steps, MLP width {int(sub['width'].max())} depth {int(sub['depth'].max())}; W1 by exact OT, {EVAL[d]} evaluation samples; learning error against the exact flow map, {LE_SAMPLES} starting points")
     notes = ["Learning error E|f(X) - Phi(X)| (an upper bound on W1 between the model's output and the exact consistency function's) by n: "
              + ", ".join(f"n={int(k)}: {v:.3g}" for k, v in le_n.items()) + (f"; trained on the population: {le_pop.mean():.3g}" if le_pop.size else "") + "."]
     if exact_fit is not None:

@@ -131,7 +131,7 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path):
 
     cfgs = [{"kind": "exact_1d", "d": 1, "n_train": n, "rep": r} for n in (64, 256, 1024, 4096) for r in range(4)]
     cfgs += [{"kind": "exact_product", "d": 2, "n_train": n, "rep": r} for n in (16, 64, 256) for r in range(2)]
-    cfgs += [{"kind": "neural", "d": 2, "n_train": n, "rep": 0, "iterations": 20} for n in (0, 64)]
+    cfgs += [{"kind": "neural", "d": 2, "n_train": n, "rep": 0, "iterations": 20, "width": 16, "depth": 2} for n in (0, 64)]
     df = _rows(C, cfgs)
     one = df[df["d"] == 1]
     emp = one[one["metric"] == "w1_empirical"]

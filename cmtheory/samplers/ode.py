@@ -11,8 +11,8 @@ with alpha = 1, sigma = lambda) and ``lambdas`` a decreasing grid whose last ent
 Convert back with :math:`x = \alpha y`.
 
 The iterates are written into two buffers used in turn, and each solver's intermediate tensors
-into buffers kept across steps: a fresh (n, d) tensor costs several times an in-place pass on
-a CPU (page faults), so a step allocates nothing of its own. The input ``y`` is never modified;
+into buffers kept across steps: a fresh (n, d) tensor whose pages must be faulted in costs several
+times an in-place pass on a CPU, so a step allocates nothing of its own. The input ``y`` is never modified;
 ``callback(i=..., lam=..., y=...)`` sees the current iterate, whose storage is reused two steps
 later (copy it to keep it); a denoiser's output is read before the next denoiser call and never
 written to.
