@@ -1,6 +1,7 @@
 """Experiments: plain grids for both profiles, and quick versions of the slope assertions
 that the CI keeps (empirical slopes against theory), run through each experiment's own code."""
 
+import math
 import re
 import tempfile
 
@@ -124,7 +125,9 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path):
     """C through the experiment's run(): the exact 1-D analogues (n = 64..4096, 4 seeds) give the
     empirical measure's n^(-1/2) (tolerance 0.15: the measured half-width of the CI at 4 seeds),
     the isolation analogue at delta = 0.002 within 2% of the memorisation limit and the
-    distillation analogue above both (its teacher is smoothed); the checks name every row, the
+    distillation analogue above both (its teacher is smoothed); in d = 2 the isolation analogue
+    at delta = 0.05 within delta E|Z| of the memorisation limit (triangle inequality) and the
+    distillation analogue faster than its bound; the checks name every row, the
     neural rows carry their learning error against the exact flow map and say beyond which n the
     statistical error falls below three times it."""
     from experiments import statistical_rate as C
@@ -139,6 +142,13 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path):
     iso = one[(one["metric"] == "w1_isolation") & (one["delta"] == C.SIGMA_MIN)]["value"].mean()
     assert iso == pytest.approx(emp["value"].mean(), rel=0.02)
     assert one[one["metric"] == "w1_distillation"]["value"].mean() > emp["value"].mean()
+    two = df[df["kind"] == "exact_product"].set_index(["n_train", "rep", "metric"])
+    iso2 = two.xs("w1_isolation", level="metric")
+    emp2 = two.xs("w1_empirical", level="metric")
+    # W1(mu_n * N(0, delta^2 I), mu_n) <= delta E|Z|_2 = 0.05 sqrt(pi / 2), so the isolation analogue
+    # lies within that, the quantiser's floor and its own certified error of the memorisation limit
+    assert ((iso2["value"] - emp2["value"]).abs() <= 0.05 * math.sqrt(math.pi / 2) + emp2["floor"] + iso2["se"]).all()
+    assert ((iso2["ci_lo"] <= iso2["value"]) & (iso2["value"] <= iso2["ci_hi"])).all()
     checks = C.checks(df, str(tmp_path), "quick")
     assert [c.claim for c in checks] == [
         "C: W1 vs n, empirical measure (exact; the memorisation limit), d=1",
@@ -146,10 +156,13 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path):
         "C: W1 vs n, isolation analogue, delta = 0.05, d=1",
         "C: W1 vs n, distillation analogue, h(n) = n^(-1/5), delta = 0.002, d=1",
         "C: W1 vs n, empirical measure (exact OT to a quantised population), d=2",
+        "C: W1 vs n, isolation analogue, delta = 0.05, d=2",
+        "C: W1 vs n, distillation analogue, h(n) = n^(-1/6), delta = 0.002, d=2",
         "C: W1 vs n, one-step CM, d=2 (isolation exponent)",
         "C: W1 vs n, one-step CM, d=2 (distillation exponent)",
     ]
     assert checks[0].verdict in VERDICTS and checks[3].verdict == "faster than the bound"
+    assert checks[6].verdict == "faster than the bound"  # distillation in d = 2: slope about -0.26 against -1/14
     assert any("falls below three times the mean learning error" in note for note in checks[-1].notes)
     le = df[df["metric"] == "learning_error"]
     assert len(le) == 2 and (le["value"] > 0).all() and (le["se"] < le["value"]).all()

@@ -12,7 +12,10 @@ from cmtheory.consistency.statistical import (
     one_step_w1_1d,
     product_quantization,
     smoothed_cdf,
+    smoothed_quantization,
+    smoothed_w1_product,
     smoothing_w1_1d,
+    smoothing_w1_bound,
 )
 from cmtheory.consistency.networks import EDMConsistency, TimeMLP, TrigFlowConsistency
 from cmtheory.consistency.training import (
@@ -41,7 +44,10 @@ __all__ = [
     "one_step_w1_1d",
     "product_quantization",
     "smoothed_cdf",
+    "smoothed_quantization",
+    "smoothed_w1_product",
     "smoothing_w1_1d",
+    "smoothing_w1_bound",
     "EDMConsistency",
     "TimeMLP",
     "TrigFlowConsistency",
