@@ -13,9 +13,11 @@ by analogues with zero learning error, computed without a network
   h(n) = n^(-1/(d+4)) stopped at SIGMA_MIN (distillation); and that teacher's RMS score error
   at noise level SCORE_SIGMA.
 * ``exact_product`` (d >= 2): the empirical measure's W1 to the population by exact OT against
-  a quantised product of the population (K[d]^d atoms), whose own distance to the population is
-  bounded by an explicit coupling; a point enters the fit only while that bound is at most a
-  third of its W1 (the issue's rule for a floor), and the others are listed. On the same
+  a quantised product of the population (K[d]^d atoms), the true W1 bracketed by the cost of a
+  coupling glued from the plan and Kantorovich's dual at its potentials
+  (:func:`cmtheory.consistency.empirical_w1_product`); a point enters the fit only while the
+  bracket's larger side (its certified error) is at most a third of its W1 (the issue's rule
+  for a floor), and the others are listed. On the same
   training set, the isolation analogue at the early-stopping levels of DELTAS above SIGMA_MIN
   and the distillation analogue (bandwidth h(n) = n^(-1/(d+4)), stopped at SIGMA_MIN), as the
   smoothed empirical measures they output (:func:`cmtheory.consistency.smoothed_w1_product`:
@@ -85,12 +87,18 @@ EVAL = {2: 4000, 3: 4000, 4: 4000, 8: 4000}  # neural evaluation samples: 2 exac
 LE_SAMPLES = 2000  # starting points of the learning error E|f(X) - Phi(X)|
 DELTAS = (SIGMA_MIN, 0.05)  # early-stopping levels of the isolation analogue
 SCORE_SIGMA = 0.5  # noise level of the teacher's score error
-K = {2: 128, 3: 32, 4: 16}  # quantiser atoms per coordinate; quantiser bounds 0.0122, 0.054, 0.115 (product_quantization)
-# Slices per coordinate of the smoothed analogues' quantisers. In d = 2 at k = 48 the certified
-# error is at most 9% of W1 for distillation from n = 16..4096 points and 29% for isolation at
-# delta = 0.05 (k = 32: 15% and 59%; k = 64: 7% and 30%, at 2-6x the time; one training set
-# each). Over the full profile's 4 seeds: d = 3 at k = 16, 6-27% (distillation) and 7-143%
-# (isolation); d = 4 at k = 8, 12-55% and 22-206%; 6-11 s a call.
+# Slices per coordinate of the population's quantiser for the empirical measure (K) and of both
+# quantisers for the smoothed analogues (KS); the certified error is the larger side of the
+# bracket. Empirical measure in d = 2, n = 1024 / 4096, one training set each: k = 96, 6% / 18% of
+# W1 (6 / 11 s a call); k = 128, 6% / 13% (12 / 21 s); the coupling bound of the quantiser alone
+# (the floor used before) is 0.0158 at k = 96, 0.0122 at k = 128. d = 3 at k = 16 and d = 4 at
+# k = 8: 4% / 16% / 58% and 9% / 31% / 68% at n = 16 / 256 / 4096 (2-5 s; before, k = 32 and 16
+# took 32768- and 65536-atom OT problems for a bound of 0.054 and 0.115).
+# Smoothed analogues in d = 2 at k = 48: at most 9% of W1 for distillation from n = 16..4096
+# points and 29% for isolation at delta = 0.05 (k = 32: 15% and 59%; k = 64: 7% and 30%, at 2-6x
+# the time; one training set each). Over the full profile's 4 seeds: d = 3 at k = 16, 6-27%
+# (distillation) and 7-143% (isolation); d = 4 at k = 8, 12-55% and 22-206%; 6-11 s a call.
+K = {2: 96, 3: 16, 4: 8}
 KS = {2: 48, 3: 16, 4: 8}
 BRACKET_SAMPLES = 1 << 15  # Monte Carlo draws behind a bracket: 2^15 to 2^18 move it by < 0.002
 MAX_WIDTH = 0.2  # an exact analogue's verdict needs a CI half-width <= 0.1 on the exponent
@@ -195,13 +203,14 @@ def _run_exact_product(config: dict, g: torch.Generator) -> list[dict]:
     x = truth.sample(n, g)
     h = bandwidth(n, d)
 
-    def smoothed(s: float) -> dict:
-        seed = int(torch.randint(2**31 - 1, (1,), generator=g))
-        return smoothed_w1_product(x, truth, s, KS[d], samples=BRACKET_SAMPLES, seed=seed).as_row()
+    def seed() -> int:
+        """A seed for one estimator's Monte Carlo draws, from the config's generator."""
+        return int(torch.randint(2**31 - 1, (1,), generator=g))
 
-    rows = [{"metric": "w1_empirical", **empirical_w1_product(x, truth, K[d]).as_row()}]
-    rows += [{"metric": "w1_isolation", "delta": delta, **smoothed(delta)} for delta in DELTAS if delta > SIGMA_MIN]
-    return rows + [{"metric": "w1_distillation", "delta": SIGMA_MIN, "bandwidth": h, **smoothed(math.hypot(SIGMA_MIN, h))}]
+    rows = [{"metric": "w1_empirical", **empirical_w1_product(x, truth, K[d], BRACKET_SAMPLES, seed()).as_row()}]
+    rows += [{"metric": "w1_isolation", "delta": delta, **smoothed_w1_product(x, truth, delta, KS[d], BRACKET_SAMPLES, seed()).as_row()} for delta in DELTAS if delta > SIGMA_MIN]
+    s = math.hypot(SIGMA_MIN, h)
+    return rows + [{"metric": "w1_distillation", "delta": SIGMA_MIN, "bandwidth": h, **smoothed_w1_product(x, truth, s, KS[d], BRACKET_SAMPLES, seed()).as_row()}]
 
 
 def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
@@ -304,48 +313,43 @@ def _neural_checks(df: pd.DataFrame, d: int, exact_fit, ax, profile: str) -> lis
     return out
 
 
-def _product_check(df: pd.DataFrame, d: int, ax, profile: str):
-    s = df[(df["kind"] == "exact_product") & (df["d"] == d) & (df["metric"] == "w1_empirical")]
-    bound = s["floor"].max()
-    cfg = f"profile {profile}; product of 0.5 N(-1, 0.09) + 0.5 N(1, 0.09) in d = {d}; exact OT between the n atoms and a {K[d]}^{d}-atom quantised product of the population"
-    notes = [f"The quantiser is within {bound:.3g} of the population in W1 (the cost of a coupling, Monte Carlo mean + 3 SE): each value is within that of the exact W1 of the empirical measure."]
-    fit, excl, keep = _fit_above(s, {"quantiser bound": bound})
-    check = _check(f"C: W1 vs n, empirical measure (exact OT to a quantised population), d={d}", "dou_isolation", d, fit, cfg, notes + excl, s, log_power=0.5 if d == 2 else 0.0)
+def _bracketed_check(s: pd.DataFrame, label: str, key: str, d: int, cfg: str, ax, color: str, limits: dict | None = None, notes: list | None = None):
+    """A rate check on W1 values that carry a certified bracket (ci_lo, ci_hi) and error (se): a
+    point enters the fit while its certified error and every limit in ``limits`` are at most a
+    third of its W1; the notes list the brackets and the slopes they allow. Returns (check, fit)."""
+    err = s.groupby("n_train")["se"].mean()
+    lo, hi = (s.groupby("n_train")[c].mean() for c in ("ci_lo", "ci_hi"))
+    notes = ["Certified bracket on the true W1 (mean over seeds) by n: " + ", ".join(f"n={int(n)}: [{lo[n]:.3g}, {hi[n]:.3g}]" for n in err.index) + "."] + (notes or [])
+    fit, excl, keep = _fit_above(s, {"certified error": err, **(limits or {})})
+    if fit is not None:
+        n0, n1 = keep.min(), keep.max()
+        steep, shallow = (math.log(a / b) / math.log(n1 / n0) for a, b in ((lo[n1], hi[n0]), (hi[n1], lo[n0])))
+        notes.append(f"Between n = {int(n0)} and n = {int(n1)} the brackets allow slopes from {steep:+.3f} to {shallow:+.3f}: the quantisers' error cannot move the slope further.")
+    check = _check(f"C: W1 vs n, {label}, d={d}", key, d, fit, cfg, notes + excl, s, log_power=0.5 if (key == "dou_distillation" or d == 2) else 0.0)
     m = _by_n(s)
-    rate_axes(ax, m.index, m["mean"], m["sem"].fillna(0), fit, "n", n_exponent("dou_isolation", d), label="empirical measure (exact OT)", color="C0", excluded=~m.index.isin(keep), why_excluded="quantiser bound > W1 / 3")
-    ax.axhline(bound, color="C0", ls=":", lw=1, label="quantiser bound (floor)")
+    why = "certified error or bias > W1 / 3" if limits else "certified error > W1 / 3"
+    rate_axes(ax, m.index, m["mean"], m["sem"].fillna(0), fit, "n", None, label=label, color=color, excluded=~m.index.isin(keep), why_excluded=why)
     return check, fit
 
 
-def _smoothed_checks(df: pd.DataFrame, d: int, ax, profile: str) -> list[Check]:
-    """The isolation (delta > SIGMA_MIN) and distillation analogues in d >= 2, as smoothed
-    empirical measures, with their certified errors."""
+def _product_checks(df: pd.DataFrame, d: int, ax, profile: str):
+    """The exact rows in d >= 2: the empirical measure (memorisation), the isolation analogue at
+    each delta > SIGMA_MIN and the distillation analogue, with their certified brackets; returns
+    (checks, the empirical measure's fit)."""
     sub = df[(df["kind"] == "exact_product") & (df["d"] == d)]
-    cfg = (f"profile {profile}; product of 0.5 N(-1, 0.09) + 0.5 N(1, 0.09) in d = {d}; W1 of the smoothed empirical measure mu_n * N(0, s^2 I) by exact OT between "
-           f"{KS[d]}^{d}-atom quantisers of both laws, bracketed by a glued coupling (above) and Kantorovich's dual (below), {BRACKET_SAMPLES} Monte Carlo draws")
-    rows = [("w1_isolation", delta, f"isolation analogue, delta = {delta:g}", "dou_isolation") for delta in DELTAS if delta > SIGMA_MIN]
-    rows.append(("w1_distillation", None, f"distillation analogue, h(n) = n^(-1/{d + 4}), delta = {SIGMA_MIN:g}", "dou_distillation"))
-    out = []
-    for k, (metric, delta, label, key) in enumerate(rows, start=1):
-        s = sub[sub["metric"] == metric]
-        if delta is not None:
-            s = s[np.isclose(s["delta"], delta)]
-        err = s.groupby("n_train")["se"].mean()
-        lo, hi = (s.groupby("n_train")[c].mean() for c in ("ci_lo", "ci_hi"))
-        notes = ["Certified bracket on the true W1 (mean over seeds) by n: " + ", ".join(f"n={int(n)}: [{lo[n]:.3g}, {hi[n]:.3g}]" for n in err.index) + "."]
-        limits = {"certified error": err}
-        if delta is not None:
-            limits["smoothing bias bound"] = smoothing_w1_bound(target(d), delta)
-            notes.append(f"Smoothing bias W1(nu * N(0, delta^2 I), nu) <= {limits['smoothing bias bound']:.3g} (a scaling coupling, closed form): the limit as n grows.")
-        fit, excl, keep = _fit_above(s, limits)
-        if fit is not None:
-            n0, n1 = keep.min(), keep.max()
-            steep, shallow = (math.log(a / b) / math.log(n1 / n0) for a, b in ((lo[n1], hi[n0]), (hi[n1], lo[n0])))
-            notes.append(f"Between n = {int(n0)} and n = {int(n1)} the brackets allow slopes from {steep:+.3f} to {shallow:+.3f}: the quantisers' error cannot move the slope further.")
-        out.append(_check(f"C: W1 vs n, {label}, d={d}", key, d, fit, cfg, notes + excl, s, log_power=0.5 if (key == "dou_distillation" or d == 2) else 0.0))
-        m = _by_n(s)
-        rate_axes(ax, m.index, m["mean"], m["sem"].fillna(0), fit, "n", None, label=label, color=f"C{k}", excluded=~m.index.isin(keep), why_excluded="certified error or bias > W1 / 3")
-    return out
+    cfg = (f"profile {profile}; product of 0.5 N(-1, 0.09) + 0.5 N(1, 0.09) in d = {d}; exact OT from the n atoms to a {K[d]}^{d}-atom quantised population (empirical), "
+           f"or between {KS[d]}^{d}-atom quantisers of the smoothed empirical measure mu_n * N(0, s^2 I) and of the population (analogues), the true W1 bracketed by a glued coupling (above) "
+           f"and Kantorovich's dual (below), {BRACKET_SAMPLES} Monte Carlo draws")
+    emp, exact_fit = _bracketed_check(sub[sub["metric"] == "w1_empirical"], "empirical measure (exact OT to a quantised population)", "dou_isolation", d, cfg, ax, "C0")
+    out = [emp]
+    for k, delta in enumerate((delta for delta in DELTAS if delta > SIGMA_MIN), start=1):
+        s = sub[(sub["metric"] == "w1_isolation") & np.isclose(sub["delta"], delta)]
+        bias = smoothing_w1_bound(target(d), delta)
+        note = f"Smoothing bias W1(nu * N(0, delta^2 I), nu) <= {bias:.3g} (a scaling coupling, closed form): the limit as n grows."
+        out.append(_bracketed_check(s, f"isolation analogue, delta = {delta:g}", "dou_isolation", d, cfg, ax, f"C{k}", {"smoothing bias bound": bias}, [note])[0])
+    s = sub[sub["metric"] == "w1_distillation"]
+    out.append(_bracketed_check(s, f"distillation analogue, h(n) = n^(-1/{d + 4}), delta = {SIGMA_MIN:g}", "dou_distillation", d, cfg, ax, f"C{len(DELTAS)}")[0])
+    return out, exact_fit
 
 
 def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
@@ -358,8 +362,8 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
         else:
             exact_fit = None
             if ((df["kind"] == "exact_product") & (df["d"] == d)).any():
-                check, exact_fit = _product_check(df, d, ax, profile)
-                out += [check] + _smoothed_checks(df, d, ax, profile)
+                checks_d, exact_fit = _product_checks(df, d, ax, profile)
+                out += checks_d
             if ((df["kind"] == "neural") & (df["d"] == d)).any():
                 out += _neural_checks(df, d, exact_fit, ax, profile)
             xs = np.asarray(sorted(df[(df["d"] == d) & (df["n_train"] > 0)]["n_train"].unique()), float)
