@@ -362,8 +362,9 @@ def smoothing_w1_bound(target: ProductMixture, s: float) -> float:
 
     the cost of the coupling that scales each coordinate about its component's mean by
     :math:`\sqrt{v_k + s^2}/\sqrt{v_k}` (:math:`v_k` the factor's component variances; Z standard normal in
-    :math:`R^d`). With equal variances it is exact in the component-wise coupling; in d = 1
-    :func:`smoothing_w1_1d` gives the distance itself.
+    :math:`R^d`). That coupling is not the optimal one: in d = 1, where :func:`smoothing_w1_1d` gives
+    the distance itself, the bound exceeds it by 0.4% at s = 0.05 and 2.6% at s = 0.3 (the
+    factor 0.5 N(-1, 0.09) + 0.5 N(1, 0.09)).
     """
     if not isinstance(target, ProductMixture):
         raise ValueError(f"target must be a ProductMixture, got {type(target).__name__}")
