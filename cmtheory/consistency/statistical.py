@@ -530,8 +530,9 @@ def _w1_bracket(atoms: np.ndarray, weights: np.ndarray, X: np.ndarray | None, ce
               + E_P[\varphi(X) - \varphi(Q(X))] - E_\nu[\varphi(Y) - \varphi(Q(Y))],
 
     the bracket exact, the two corrections (each at most a quantiser's coupling cost in size, so
-    of small variance) by Monte Carlo on a quarter of the draws (2^13 of 2^15 move L by
-    < 0.001); L is that minus 3 SE.
+    of small variance) by Monte Carlo on a quarter of the draws; L is that minus 3 SE. At 2^15
+    draws in all, L lies at most 0.0036 below its value at 2^18 and U within 0.001 of it (d = 2,
+    n = 4096, k = 48, s = 0.05 and 0.25).
     """
     edges, med = _slices(lambda u: _mixture_quantile(target.factor, u), k)
     grid = _product_grid([med] * target.d)
