@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import multiprocessing as mp
 import resource
 import subprocess
@@ -161,6 +162,13 @@ def _metric_child(method, n, d, q):
     if method == "POT sinkhorn (before)":  # 2 batches, as wasserstein(batches=2)
         m = n // 2
         value = float(np.mean([pot_sinkhorn_w2(x[i * m:(i + 1) * m], y[i * m:(i + 1) * m], 1.0) for i in range(2)]))
+    elif method == "GeomLoss dense (before)":  # 2 batches: SamplesLoss's tensorized backend, as wasserstein(batches=2) ran it
+        from geomloss import SamplesLoss
+
+        m, loss = n // 2, SamplesLoss("sinkhorn", p=2, blur=math.sqrt(1 / 2), scaling=0.8, debias=True, backend="tensorized")
+        value = float(np.mean([math.sqrt(max(2 * float(loss(torch.tensor(x[i * m:(i + 1) * m]).float(), torch.tensor(y[i * m:(i + 1) * m]).float())), 0.0)) for i in range(2)]))
+    elif method == "sinkhorn, one batch":
+        value = wasserstein(x, y, method="sinkhorn", batches=1, reg=1.0).value
     elif method == "sliced, 128 projections, one batch":
         value = sliced_wasserstein(x, y, n_projections=128).value
     else:
@@ -168,14 +176,17 @@ def _metric_child(method, n, d, q):
     q.put((time.perf_counter() - t0, _peak_rss() - base, value))
 
 
-METRIC_PLANS = [("emd", 64, [1024, 2048, 4096]), ("POT sinkhorn (before)", 8, [1000, 4000]), ("sinkhorn", 8, [1000, 4000, 16000, 20000]),
+METRIC_PLANS = [("emd", 64, [1024, 2048, 4096]), ("POT sinkhorn (before)", 8, [1000, 4000]), ("GeomLoss dense (before)", 8, [1000, 4000, 20000]),
+                ("sinkhorn", 8, [1000, 4000, 16000, 20000]), ("sinkhorn, one batch", 8, [20000]),
                 ("sliced", 8, [10_000, 100_000]), ("sliced, 128 projections, one batch", 8, [10_000, 100_000, 1_000_000])]
 
 
 def _metric_section(lines, summary, budget_s=180.0):
     lines += ["### Metrics: time and peak memory against n (d = 64 for emd, d = 8 for Sinkhorn and sliced; 2 batches of n/2 unless one batch)", "",
-              "Sinkhorn: reg = 1 (blur = sqrt(1/2)), GeomLoss tensorized backend, float32, scaling 0.8; \"POT sinkhorn (before)\" is the",
-              "path this replaced (POT log-domain solver, torch backend, tolerance 1e-6). Their values differ by design: POT's divergence",
+              "Sinkhorn: reg = 1 (blur = sqrt(1/2)), float32, scaling 0.8: GeomLoss's loop with the row-block soft-C-transform",
+              "(`cmtheory.metrics.sinkhorn_divergence`). \"GeomLoss dense (before)\" is `SamplesLoss(..., backend=\"tensorized\")`, the path it",
+              "replaced (the same loop on dense m x m costs; same values to float32 round-off). \"POT sinkhorn (before)\" is the path",
+              "before that (POT log-domain solver, torch backend, tolerance 1e-6). Values differ by design: POT's divergence",
               "keeps the linear term <P, M> only, GeomLoss's the full entropic objective (the O(reg^2)-biased S_eps).", "",
               "| method | n | time (s) | peak extra memory (MiB) | value |", "|---|---|---|---|---|"]
     ctx = mp.get_context("spawn")
@@ -299,8 +310,10 @@ def _notes(summary, T):
         f"  DDPM here: {summary.get('time ddpm', float('nan')):.1f} s; the diffusers-style scheduler loop {summary.get('time scheduler', float('nan')):.1f} s; the numpy loop {summary.get('time numpy', float('nan')):.1f} s.",
         f"- Run length: T = {T} sampler steps (throughput per step does not depend on T), no K = 256 row.",
         "- Sinkhorn: GeomLoss anneals the blur from the cloud's diameter down to blur in steps of `scaling`; its cost is",
-        "  (number of steps) x 4 dense m x m log-sum-exps, memory-bound on 2 cores. KeOps (pykeops 2.3) installs and compiles",
-        "  on this machine; its CPU online backend measured 19 s against 20 s tensorized (float32, scaling 0.5, m = 10000), no gain.",
+        "  (number of steps) x 4 soft-C-transforms over m x m pairs. Its dense backend forms each as several m x m temporaries",
+        "  (400 MB each at m = 1e4, memory-bound and page-faulted in); the row blocks (32 x m) stay in cache and need O(m) memory,",
+        "  so batches above 1e4 run without KeOps. KeOps (pykeops 2.3) installs and compiles on this machine; its CPU online",
+        "  backend measured 19 s against 20 s dense (float32, scaling 0.5, m = 1e4, a075878), no gain, and is no longer used.",
         "  Peak memory: the peak resident set size during the call above the RSS just before it (Linux VmHWM, reset through /proc/self/clear_refs).",
         "- Sweeps: per-config work is single-threaded numpy/torch, so 2 workers on 2 cores give at most 2x; short sweeps",
         "  (manifold) are dominated by start-up and the final table and figure writing.",

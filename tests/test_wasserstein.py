@@ -165,14 +165,41 @@ def test_sinkhorn_divergence_equals_converged_pot_solution():
     assert sinkhorn_divergence(x, y, reg=1.0, scaling=0.5) != pytest.approx(ref, rel=3e-3)
 
 
-def test_sinkhorn_estimate_reports_its_settings_and_needs_keops_above_the_dense_limit(monkeypatch):
+def test_sinkhorn_estimate_reports_its_settings():
     rng = _rng(6)
     est = wasserstein(rng.standard_normal((400, 2)), rng.standard_normal((400, 2)), method="sinkhorn", reg=0.5, scaling=0.7)
     assert est.extra["reg"] == 0.5 and est.extra["scaling"] == 0.7
-    monkeypatch.setattr(wasserstein_module, "_keops_available", lambda: False)
-    big = np.zeros((wasserstein_module.TENSORIZED_MAX + 1, 1))
-    with pytest.raises(ValueError, match="needs KeOps"):
-        sinkhorn_divergence(big, big)
+
+
+def test_block_softmin_equals_geomloss_dense_softmin():
+    """The row-block soft-C-transform against GeomLoss's dense one on the same cost |x - y|^2 / 2
+    (its squared_distances), N = 70 rows (not a multiple of the block), float64: equal to 1e-12
+    (the same sums, grouped differently), at a small and a large temperature."""
+    import torch
+    from geomloss._legacy.sinkhorn_samples import softmin_tensorized
+    from geomloss._legacy.utils import squared_distances
+
+    g = torch.Generator().manual_seed(0)
+    x, y, h = torch.randn(1, 70, 3, generator=g, dtype=torch.float64), torch.randn(1, 50, 3, generator=g, dtype=torch.float64), torch.randn(1, 50, generator=g, dtype=torch.float64)
+    for eps in (0.05, 4.0):
+        dense = softmin_tensorized(eps, squared_distances(x, y) / 2, h)
+        torch.testing.assert_close(wasserstein_module._softmin_blocks(eps, (x, y), h), dense, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("m, d, reg, scaling, shift", [(400, 2, 1.0, 0.8, 0.5), (300, 3, 0.05, 0.9, 2.0), (257, 4, 0.2, 0.7, 0.0)])
+def test_sinkhorn_divergence_equals_geomloss_samplesloss(m, d, reg, scaling, shift):
+    """The same loop as SamplesLoss("sinkhorn", p=2, blur=sqrt(reg/2), scaling) run in float64 by
+    GeomLoss's dense backend: 2 x its value to 1e-6 relative (float32 round-off; measured <= 1.3e-7),
+    with unequal sizes; the caller's autograd mode is left as it was."""
+    import torch
+    from geomloss import SamplesLoss
+
+    rng = _rng(11)
+    x, y = rng.standard_normal((m, d)), rng.standard_normal((m + 7, d)) + shift
+    ref = 2 * float(SamplesLoss("sinkhorn", p=2, blur=math.sqrt(reg / 2), scaling=scaling, debias=True, backend="tensorized")(torch.tensor(x), torch.tensor(y)))
+    with torch.no_grad():
+        assert sinkhorn_divergence(x, y, reg=reg, scaling=scaling) == pytest.approx(ref, rel=1e-6)
+        assert not torch.is_grad_enabled()
 
 
 @pytest.mark.parametrize("p", [1, 2, 3.5])

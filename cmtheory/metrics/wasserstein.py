@@ -11,7 +11,6 @@ The empirical W between two m-samples of one law decays like :math:`m^{-1/d}` (d
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
@@ -25,7 +24,7 @@ from cmtheory.laws import GridLaw
 __all__ = ["wasserstein", "sliced_wasserstein", "sinkhorn_divergence", "w_grid", "w2_gaussians", "w2_product", "coupling_distance"]
 
 _METHODS = ("emd", "sinkhorn", "sliced")
-TENSORIZED_MAX = 10_000  # batch size above which GeomLoss needs KeOps (4 dense m x m float32 costs: 1.6 GB at 1e4)
+_SOFTMIN_ROWS = 32  # cost-matrix rows formed at a time by the soft-C-transform (a 32 x m block stays in cache)
 _SLICE_BYTES = 2**26  # projected values held per chunk of projections (64 MiB of float64)
 
 
@@ -40,13 +39,31 @@ def _as_array(x, name: str) -> np.ndarray:
     return a
 
 
-def _keops_available() -> bool:
-    return importlib.util.find_spec("pykeops") is not None
-
-
 def _check_scaling(scaling) -> None:
     if isinstance(scaling, bool) or not isinstance(scaling, (int, float)) or not 0 < scaling < 1:
         raise ValueError(f"scaling must be a number in (0, 1), got {scaling!r}")
+
+
+def _softmin_blocks(eps: float, xy: tuple, h: torch.Tensor) -> torch.Tensor:
+    r"""GeomLoss's soft-C-transform for its p = 2 cost :math:`C(x, y) = |x - y|^2/2`,
+
+    .. math:: f_i = -\epsilon \log \sum_j \exp\big(h_j - C(x_i, y_j)/\epsilon\big)
+              = \frac{|x_i|^2}{2} - \epsilon \log \sum_j \exp\Big(h_j - \frac{|y_j|^2}{2\epsilon} + \frac{x_i \cdot y_j}{\epsilon}\Big),
+
+    formed ``_SOFTMIN_ROWS`` rows of the cost at a time from the points ``xy = (x, y)`` (shapes
+    (1, N, D) and (1, M, D); ``h`` of shape (1, M)): no N x M matrix is held, and each block
+    stays in cache through its matmul and log-sum-exp. GeomLoss's dense backend forms the
+    same expansion of :math:`|x - y|^2` over the whole matrix (its ``squared_distances``).
+    """
+    x, y = xy[0][0], xy[1][0]
+    hy = h[0] - y.square().sum(1).div_(2 * eps)
+    f = torch.empty(x.shape[0], dtype=x.dtype)
+    block = torch.empty(min(_SOFTMIN_ROWS, x.shape[0]), y.shape[0], dtype=x.dtype)
+    for i in range(0, x.shape[0], _SOFTMIN_ROWS):
+        rows = slice(i, i + _SOFTMIN_ROWS)
+        b = block[: x[rows].shape[0]]
+        torch.logsumexp(torch.addmm(hy, x[rows], y.T, alpha=1 / eps, out=b), 1, out=f[rows])
+    return f.sub_(x.square().sum(1).div_(2 * eps)).mul_(-eps)[None]
 
 
 def sinkhorn_divergence(x, y, reg: float = 0.1, scaling: float = 0.8) -> float:
@@ -58,8 +75,12 @@ def sinkhorn_divergence(x, y, reg: float = 0.1, scaling: float = 0.8) -> float:
         OT_\epsilon = \min_\pi \int |x - y|^2 d\pi + \epsilon\, KL(\pi \,|\, \mu \otimes \nu),
 
     with :math:`\epsilon` = ``reg`` (Gibbs kernel :math:`e^{-|x-y|^2/\epsilon}`, POT's
-    convention). Computed by GeomLoss (``SamplesLoss("sinkhorn", p=2, blur, scaling)``) with
-    epsilon-scaling, in float32. GeomLoss's p = 2 cost is :math:`|x-y|^2/2` with temperature
+    convention). Computed by GeomLoss's symmetric Sinkhorn loop with epsilon-scaling (its
+    ``sinkhorn_loop``, ``scaling_parameters`` and ``sinkhorn_cost``, what
+    ``SamplesLoss("sinkhorn", p=2, blur, scaling)`` runs), in float32, with the
+    soft-C-transform done in row blocks (:func:`_softmin_blocks`) instead of GeomLoss's dense
+    m x m matrices: 7x faster at m = 1e4 on 2 cores (BENCHMARKS.md) and O(m) memory, so any
+    batch size runs without KeOps. GeomLoss's p = 2 cost is :math:`|x-y|^2/2` with temperature
     blur^2, so blur = sqrt(reg / 2) and :math:`S_\epsilon` = 2 x GeomLoss's value.
     :math:`S_\epsilon \to W_2^2` as :math:`\epsilon \to 0`, with a bias :math:`O(\epsilon^2)`
     for smooth densities (Chizat et al., 2020).
@@ -74,14 +95,8 @@ def sinkhorn_divergence(x, y, reg: float = 0.1, scaling: float = 0.8) -> float:
         Ratio of successive blurs in the annealing. GeomLoss stops after the schedule instead
         of at a tolerance; against a fully converged log-domain solution (POT) the relative
         error measured at reg = 1, m = 400 was 3e-2 (0.5), 3e-3 (0.7), 8e-4 (0.8), 4e-4 (0.9).
-
-    Notes
-    -----
-    Batches up to ``TENSORIZED_MAX`` points use GeomLoss's dense (tensorized) backend; larger
-    ones need KeOps (``pip install pykeops``, the ``keops`` extra) for its online backend, and
-    raise otherwise (the dense costs would need 16 (m / 1e4)^2 GB).
     """
-    from geomloss import SamplesLoss
+    from geomloss._legacy.sinkhorn_divergence import log_weights, scaling_parameters, sinkhorn_cost, sinkhorn_loop
 
     check_positive(reg, "reg")
     _check_scaling(scaling)
@@ -91,14 +106,12 @@ def sinkhorn_divergence(x, y, reg: float = 0.1, scaling: float = 0.8) -> float:
         raise ValueError("x or y exceeds the float32 range (|value| > 3.4e38) that the Sinkhorn solver runs in: rescale the samples")
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"x and y must have the same dimension d, got {X.shape[1]} and {Y.shape[1]}")
-    backend = "tensorized"
-    if max(X.shape[0], Y.shape[0]) > TENSORIZED_MAX:
-        if not _keops_available():
-            raise ValueError(f"a Sinkhorn batch of {max(X.shape[0], Y.shape[0])} points (> {TENSORIZED_MAX}) needs KeOps: "
-                             "pip install pykeops, or use more batches")
-        backend = "online"
-    loss = SamplesLoss("sinkhorn", p=2, blur=math.sqrt(reg / 2), scaling=scaling, debias=True, backend=backend)
-    return 2.0 * float(loss(X, Y))
+    X, Y = X[None], Y[None]
+    a, b = torch.full((1, X.shape[1]), 1 / X.shape[1]), torch.full((1, Y.shape[1]), 1 / Y.shape[1])
+    _, eps, eps_list, rho = scaling_parameters(X, Y, 2, math.sqrt(reg / 2), None, None, scaling)
+    with torch.no_grad():
+        f_aa, g_bb, g_ab, f_ba = sinkhorn_loop(_softmin_blocks, log_weights(a), log_weights(b), (X, X), (Y, Y), (X, Y), (Y, X), eps_list, rho, debias=True)
+        return 2.0 * float(sinkhorn_cost(eps, rho, a, b, f_aa, g_bb, g_ab, f_ba, batch=True, debias=True))
 
 
 def _projections(d: int, n_projections: int, seed: int) -> torch.Tensor:
