@@ -74,6 +74,19 @@ def test_finite_at_extremes(target, scale, sigma):
         assert torch.isfinite(out).all()
 
 
+def test_finite_check_is_exact_where_the_sum_overflows():
+    """The finite check sums x first; finite entries whose sum overflows (float32: 2 x 3e38) pass,
+    a single NaN or inf among them does not."""
+    from cmtheory._checks import check_points
+
+    x = torch.full((4, 2), 3e38, dtype=torch.float32)
+    assert not torch.isfinite(x.sum())
+    assert check_points(x, 2) is x
+    x[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        check_points(x, 2)
+
+
 def test_rejects_bad_points_and_channel(target):
     x = _points(target)
     with pytest.raises(ValueError, match="x must have shape"):
@@ -87,9 +100,12 @@ def test_rejects_bad_points_and_channel(target):
     bad[0, 0] = float("inf")
     with pytest.raises(ValueError, match="NaN or inf"):
         target.log_prob(bad, 1.0, 0.5)
-    bad[0, 0] = -float("inf")  # the check is one min/max pass: -inf shows in the min
+    bad[0, 0] = -float("inf")
     with pytest.raises(ValueError, match="NaN or inf"):
         target.denoiser(bad, 1.0, 0.5)
+    bad[0, 0], bad[1, 0] = float("inf"), -float("inf")  # their sum is NaN, not inf: still refused
+    with pytest.raises(ValueError, match="NaN or inf"):
+        target.score(bad, 1.0, 0.5)
     with pytest.raises(ValueError, match="alpha must be > 0"):
         target.score(x, 0.0, 0.5)
     with pytest.raises(ValueError, match="sigma must be >= 0|sigma must be > 0"):

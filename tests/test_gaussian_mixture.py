@@ -1,6 +1,7 @@
 """GaussianMixture: closed-form moments, Monte Carlo posterior mean, validation, fast paths."""
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -20,9 +21,26 @@ def test_fast_paths_agree_with_full_covariance():
         (GaussianMixture(w, mu, diag), GaussianMixture(w, mu, torch.diag_embed(diag))),
         (GaussianMixture(w, mu, iso), GaussianMixture(w, mu, iso[:, None, None] * torch.eye(4))),
     ]:
-        for m in ("log_prob", "score", "denoiser"):
-            torch.testing.assert_close(getattr(fast, m)(x, 0.7, 0.5), getattr(full, m)(x, 0.7, 0.5))
-        torch.testing.assert_close(fast.hvp(x, v, 0.7, 0.5), full.hvp(x, v, 0.7, 0.5))
+        # a scalar channel (the isotropic kernel's folded matmuls) and channels of one value per row
+        for a, s in [(0.7, 0.5), (torch.linspace(0.5, 1.0, 20, dtype=torch.float64), 0.5), (0.7, torch.linspace(0.1, 2.0, 20, dtype=torch.float64))]:
+            for m in ("log_prob", "score", "denoiser"):
+                torch.testing.assert_close(getattr(fast, m)(x, a, s), getattr(full, m)(x, a, s))
+            torch.testing.assert_close(fast.hvp(x, v, a, s), full.hvp(x, v, a, s))
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile's CPU backend needs a C++ compiler")
+@pytest.mark.parametrize("kind", ["isotropic", "diagonal"])
+def test_compiled_score_equals_eager(kind):
+    """torch.compile (inductor, which fuses the elementwise passes) against the eager score, float32:
+    the fused kernels regroup sums, so they agree to float32 round-off, 1e-5 relative to the
+    largest score entry (float32's epsilon is 1.2e-7; the score cancels terms of size |x| / v)."""
+    g = torch.Generator().manual_seed(0)
+    covs = torch.rand(8, generator=g) + 0.5 if kind == "isotropic" else torch.rand(8, 16, generator=g) + 0.5
+    gmm = GaussianMixture(torch.full((8,), 1 / 8), 2 * torch.randn(8, 16, generator=g), covs)
+    x = 2 * torch.randn(512, 16, generator=g)
+    eager = gmm.score(x, 0.8, 0.6)
+    compiled = torch.compile(gmm.score, dynamic=False)(x, 0.8, 0.6)
+    torch.testing.assert_close(compiled, eager, rtol=0, atol=1e-5 * float(eager.abs().max()))
 
 
 def test_log_prob_of_single_gaussian_is_closed_form():

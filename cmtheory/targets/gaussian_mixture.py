@@ -54,19 +54,27 @@ class _Isotropic:
     def var(p, a, s):
         return a**2 * p["c"] + s**2
 
-    def log_comp(self, p, x, a, s):
+    def log_joint(self, p, x, a, s):
+        r""":math:`\log w_k + \log N(x; a\mu_k, v_k I) = c_k + x\cdot(a\mu_k)/v_k - |x|^2/(2v_k)` with
+        :math:`c_k = \log w_k - \tfrac d2\log(2\pi v_k) - a^2|\mu_k|^2/(2v_k)`: for a scalar channel one
+        addmm with the scaled means forms every term but the last, which is added in place (one
+        pass over (n, K) where the expanded square took five)."""
         v = self.var(p, a, s)
-        d = x.shape[1]
-        # |x - a mu_k|^2 = |x|^2 + a^2 |mu_k|^2 - 2 a x.mu_k: one addmm for a scalar channel
-        base = torch.linalg.vector_norm(x, dim=1, keepdim=True) ** 2 + a**2 * p["mu_sq"]
-        sq = torch.addmm(base, x, p["mu"].T, alpha=-2 * a.item()) if a.numel() == 1 else base - 2 * a * (x @ p["mu"].T)
-        return sq * (-0.5 / v) - 0.5 * d * (_LOG_2PI + torch.log(v))
+        c = p["log_w"] - 0.5 * x.shape[1] * (_LOG_2PI + torch.log(v)) - 0.5 * a**2 * p["mu_sq"] / v
+        if v.shape[0] == 1:
+            lj = torch.addmm(c, x, (a * p["mu"] / v.T).T)
+        else:
+            lj = c + a * (x @ p["mu"].T) / v
+        return lj.addcmul_(torch.linalg.vector_norm(x, dim=1, keepdim=True) ** 2, 0.5 / v, value=-1)
 
     def wscore(self, p, x, w, a, s):
-        wv = w / self.var(p, a, s)
-        # a scalar channel folds a into the (K, d) means instead of a pass over (n, K)
-        out = wv @ (a * p["mu"]) if a.numel() == 1 else (a * wv) @ p["mu"]
-        return out.addcmul_(x, wv.sum(1, keepdim=True), value=-1)  # one fused pass over (n, d)
+        v = self.var(p, a, s)
+        if v.shape[0] == 1:  # a scalar channel folds a / v_k into the (K, d) means and 1 / v_k into a matvec
+            out, wsum = w @ (a * p["mu"] / v.T), w @ (1 / v.T)
+        else:
+            wv = w / v
+            out, wsum = (a * wv) @ p["mu"], wv.sum(1, keepdim=True)
+        return out.addcmul_(x, wsum, value=-1)  # one fused pass over (n, d)
 
     def wprec(self, p, v, w, a, s):
         return v * (w / self.var(p, a, s)).sum(1, keepdim=True)
@@ -82,11 +90,11 @@ class _Diagonal:
     def prec(p, a, s):
         return 1 / (a[..., None] ** 2 * p["c"] + s[..., None] ** 2)
 
-    def log_comp(self, p, x, a, s):
+    def log_joint(self, p, x, a, s):
         P = self.prec(p, a, s)
         muP = p["mu"] * P
         quad = _mm(x * x, P) - 2 * a * _mm(x, muP) + a**2 * (p["mu"] * muP).sum(-1)
-        return -0.5 * quad - 0.5 * (x.shape[1] * _LOG_2PI - torch.log(P).sum(-1))
+        return p["log_w"] - 0.5 * quad - 0.5 * (x.shape[1] * _LOG_2PI - torch.log(P).sum(-1))
 
     def wscore(self, p, x, w, a, s):
         P = self.prec(p, a, s)
@@ -122,9 +130,9 @@ class _Full:
         y = self.rotate(p, x) - a[..., None] * p["muU"]
         return y, self.c(p, a, s)
 
-    def log_comp(self, p, x, a, s):
+    def log_joint(self, p, x, a, s):
         y, c = self.y_over_c(p, x, a, s)
-        return -0.5 * (y * y / c).sum(-1) - 0.5 * (x.shape[1] * _LOG_2PI + torch.log(c).sum(-1))
+        return p["log_w"] - 0.5 * (y * y / c).sum(-1) - 0.5 * (x.shape[1] * _LOG_2PI + torch.log(c).sum(-1))
 
     def wscore(self, p, x, w, a, s):
         y, c = self.y_over_c(p, x, a, s)
@@ -246,7 +254,7 @@ class GaussianMixture(Target):
         return torch.cat(outs) if len(outs) > 1 else outs[0]
 
     def _log_joint(self, p, x, a, s):
-        return self._kernel.log_comp(p, x, a, s) + p["log_w"]
+        return self._kernel.log_joint(p, x, a, s)
 
     def _posterior(self, p, x, a, s):
         r"""Responsibilities :math:`r_k(x) = \operatorname{softmax}_k(\log w_k + \log N_k(x))`, those
