@@ -98,6 +98,19 @@ def test_buffered_loops_are_the_written_out_rules(name):
     assert torch.equal(y0, keep)
 
 
+@pytest.mark.parametrize("name", ["ddpm", "exact_covariance", "li_icml2024"])
+def test_trajectory_and_callback_see_every_iterate(name):
+    """The iterates live in two buffers used in turn: the trajectory keeps copies, a callback that
+    copies what it sees gets the same states, and the last one is the output."""
+    sched, seen = linear_schedule(25), []
+    y0 = torch.randn(50, 3, generator=_gen(), dtype=torch.float64)
+    spec = SAMPLERS[name]
+    out, traj = spec.run(GAUSS.score, sched, y0, _gen(2), hvp=GAUSS.hvp, return_trajectory=True, callback=lambda t, y: seen.append(y.clone()))
+    assert traj.shape[0] == 26 and torch.equal(traj[0], y0)
+    torch.testing.assert_close(traj[1:], torch.stack(seen), rtol=0, atol=0)
+    assert torch.equal(traj[-1], out)
+
+
 def test_invalid_inputs():
     sched = linear_schedule(30)
     with pytest.raises(ValueError, match="t_stop"):

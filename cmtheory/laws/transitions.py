@@ -24,10 +24,17 @@ HvpFn = Callable[[torch.Tensor, torch.Tensor, object, object], torch.Tensor]
 
 
 class GaussianTransition(NamedTuple):
-    """One Gaussian step: Y' = mean + noise(Z), ``noise`` linear in Z."""
+    """One Gaussian step: Y' = mean + noise(Z), ``noise`` linear in Z; ``scale`` is set when
+    noise(Z) = scale Z, so that a sampler adds scale Z in one in-place pass."""
 
     mean: torch.Tensor
     noise: Callable[[torch.Tensor], torch.Tensor]
+    scale: float | None = None
+
+
+def _scaled_noise(mean: torch.Tensor, c: float) -> GaussianTransition:
+    """The transition Y' = mean + c Z."""
+    return GaussianTransition(mean, lambda z: c * z, c)
 
 
 def step_constants(schedule: DiscreteVP, t: int):
@@ -37,13 +44,14 @@ def step_constants(schedule: DiscreteVP, t: int):
     return beta, 1 - beta, a, s
 
 
-def tweedie_mean(score: ScoreFn, y: torch.Tensor, beta: float, alpha_t: float, a, s) -> torch.Tensor:
-    r""":math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}` in two passes over (n, d)."""
-    return torch.add(y, score(y, a, s), alpha=beta).div_(math.sqrt(alpha_t))
+def tweedie_mean(score: ScoreFn, y: torch.Tensor, beta: float, alpha_t: float, a, s, out: torch.Tensor | None = None) -> torch.Tensor:
+    r""":math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}` in two passes over (n, d), a new tensor or written into ``out``."""
+    return torch.add(y, score(y, a, s), alpha=beta, out=out).div_(math.sqrt(alpha_t))
 
 
-def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tensor, variance: str = "beta") -> GaussianTransition:
-    r"""DDPM step t: mean :math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}`, noise :math:`\sqrt{v_t} Z`.
+def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tensor, variance: str = "beta", out: torch.Tensor | None = None) -> GaussianTransition:
+    r"""DDPM step t: mean :math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}` (a new tensor, or written into
+    ``out``), noise :math:`\sqrt{v_t} Z`.
 
     ``variance="beta"``: :math:`v_t = \beta_t` (Li & Yan); ``"posterior"``:
     :math:`v_t = \beta_t(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)` (Ho et al.'s :math:`\tilde\beta_t`).
@@ -56,20 +64,20 @@ def ddpm_transition(score: ScoreFn, schedule: DiscreteVP, t: int, y: torch.Tenso
         v = beta * float((1 - abar[t - 1]) / (1 - abar[t]))
     else:
         raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
-    return GaussianTransition(tweedie_mean(score, y, beta, alpha_t, a, s), lambda z: math.sqrt(v) * z)
+    return _scaled_noise(tweedie_mean(score, y, beta, alpha_t, a, s, out), math.sqrt(v))
 
 
-def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, t: int, y: torch.Tensor) -> GaussianTransition:
+def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, t: int, y: torch.Tensor, out: torch.Tensor | None = None) -> GaussianTransition:
     r"""Exact-covariance step t: mean :math:`(y + \beta_t s_t(y))/\sqrt{\alpha_t}`, noise
     :math:`\sqrt{\beta_t/\alpha_t}\,(z + \tfrac{\beta_t}{2} H_t(y) z)`, H the Hessian of
-    :math:`\log q_t` through ``hvp(y, z, alpha, sigma)``.
+    :math:`\log q_t` through ``hvp(y, z, alpha, sigma)``. The mean is a new tensor, or written into ``out``.
 
     :math:`(I + \tfrac{\beta}{2}H)^2 = I + \beta H + O(\beta^2)`, and the square root of the
     exact covariance :math:`(\beta/\alpha)(I + \beta H)` agrees with it to :math:`O(\beta^2)`
     inside, i.e. :math:`O(\beta^3)` for the covariance.
     """
     beta, alpha_t, a, s = step_constants(schedule, t)
-    mean = tweedie_mean(score, y, beta, alpha_t, a, s)
+    mean = tweedie_mean(score, y, beta, alpha_t, a, s, out)
     c = math.sqrt(beta / alpha_t)
     return GaussianTransition(mean, lambda z: c * (z + 0.5 * beta * hvp(y, z, a, s)))
 
@@ -82,7 +90,8 @@ def li_icml2024_transitions(score: ScoreFn, schedule: DiscreteVP, t: int, first_
     :math:`c = \sqrt{\beta_t/2}` (``first_noise="readme"``, the authors' README) or
     :math:`c = \sqrt{\alpha_t\beta_t/2}` (``"code"``, their ``denoising.py``);
     :math:`\alpha_t = 1 - \beta_t`. Returned as two transition maps ``y -> GaussianTransition``
-    so that the sampler and its exact law (:mod:`cmtheory.laws`) share them.
+    (the second writes its mean into ``out`` when given) so that the sampler and its exact law
+    (:mod:`cmtheory.laws`) share them.
     """
     if first_noise not in ("readme", "code"):
         raise ValueError(f"first_noise must be 'readme' or 'code', got {first_noise!r}")
@@ -91,9 +100,9 @@ def li_icml2024_transitions(score: ScoreFn, schedule: DiscreteVP, t: int, first_
     c2 = math.sqrt(beta / 2)
 
     def perturb(y):
-        return GaussianTransition(y, lambda z: c * z)
+        return _scaled_noise(y, c)
 
-    def tweedie(y):
-        return GaussianTransition(tweedie_mean(score, y, beta, alpha_t, a, s), lambda z: c2 * z)
+    def tweedie(y, out=None):
+        return _scaled_noise(tweedie_mean(score, y, beta, alpha_t, a, s, out), c2)
 
     return perturb, tweedie

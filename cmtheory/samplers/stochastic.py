@@ -69,7 +69,9 @@ def run_chain(step, schedule: DiscreteVP, y, generator=None, *, t_stop=0, callba
     """Run ``y <- step(t, y, generator)`` for t = T, ..., t_stop + 1.
 
     Returns ``y`` or, with ``return_trajectory``, ``(y, trajectory)`` where trajectory has
-    shape (T - t_stop + 1, n, d) and starts at Y_T. ``callback(t=t, y=y)`` runs after each step.
+    shape (T - t_stop + 1, n, d) and starts at Y_T. ``callback(t=t, y=y)`` runs after each step;
+    the samplers here write their iterates into two buffers used in turn, so the ``y`` a callback
+    sees is overwritten two steps later (copy it to keep it). The input ``y`` is never modified.
     """
     check_chain_inputs(schedule, y, t_stop)
     traj = [y.clone()] if return_trajectory else None
@@ -90,14 +92,26 @@ def _draw(state: dict, like: torch.Tensor, generator) -> torch.Tensor:
     return _scratch(state, "z", like).normal_(generator=generator)
 
 
+def _add_noise(tr: GaussianTransition, z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``tr.mean + tr.noise(z)``, in place on the mean or into ``out``: one pass when the noise is
+    ``tr.scale * z`` (no scaled copy of z)."""
+    noise, alpha = (z, tr.scale) if tr.scale is not None else (tr.noise(z), 1.0)
+    return tr.mean.add_(noise, alpha=alpha) if out is None else torch.add(tr.mean, noise, alpha=alpha, out=out)
+
+
+def _iterate(state: dict, t: int, like: torch.Tensor) -> torch.Tensor:
+    """The buffer that receives Y_{t-1}: one of two kept in ``state``, used in turn, so that a step
+    never writes into its own input and allocates no (n, d) tensor of its own."""
+    return _scratch(state, f"y{t % 2}", like)
+
+
 def _gaussian_step(transition):
-    """``y <- mean + noise(Z)``, Z from :func:`_draw` and the noise added in place. The
-    transition's mean must be a fresh tensor (it is updated in place)."""
+    """``y <- mean + noise(Z)``: ``transition(t, y, out)`` writes the mean into an iterate buffer
+    (:func:`_iterate`), Z from :func:`_draw`, the noise added in place."""
     state = {}
 
     def step(t, y, generator):
-        tr = transition(t, y)
-        return tr.mean.add_(tr.noise(_draw(state, y, generator)))
+        return _add_noise(transition(t, y, _iterate(state, t, y)), _draw(state, y, generator))
 
     return step
 
@@ -107,7 +121,7 @@ def ddpm(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, variance="b
 
     :math:`Y_{t-1} = (Y_t + \beta_t s_t(Y_t))/\sqrt{\alpha_t} + \sqrt{v_t} Z`, one score per step.
     """
-    return run_chain(_gaussian_step(lambda t, yy: ddpm_transition(score, schedule, t, yy, variance)), schedule, y, generator, **kw)
+    return run_chain(_gaussian_step(lambda t, yy, out: ddpm_transition(score, schedule, t, yy, variance, out)), schedule, y, generator, **kw)
 
 
 def exact_covariance(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, y, generator=None, **kw):
@@ -117,7 +131,7 @@ def exact_covariance(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, y, genera
     one score and one Hessian-vector product per step.
     """
     return run_chain(
-        _gaussian_step(lambda t, yy: exact_covariance_transition(score, hvp, schedule, t, yy)), schedule, y, generator, **kw
+        _gaussian_step(lambda t, yy, out: exact_covariance_transition(score, hvp, schedule, t, yy, out)), schedule, y, generator, **kw
     )
 
 
@@ -140,8 +154,8 @@ def hessian_free(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
         z = _draw(state, yy, generator)
         s_plus = score(torch.add(yy, z, alpha=c, out=_scratch(state, "plus", yy)), a, s)
         s_minus = score(torch.add(yy, z, alpha=-c, out=_scratch(state, "minus", yy)), a, s)
-        # c (z + (beta / 2) hz) = c z + (beta / 4) (s_plus - s_minus), added in place to a fresh mean
-        out = tweedie_mean(score, yy, beta, alpha_t, a, s).add_(z, alpha=c)
+        # c (z + (beta / 2) hz) = c z + (beta / 4) (s_plus - s_minus), added in place to the mean
+        out = tweedie_mean(score, yy, beta, alpha_t, a, s, _iterate(state, t, yy)).add_(z, alpha=c)
         return out.add_(s_plus, alpha=beta / 4).sub_(s_minus, alpha=beta / 4)
 
     return run_chain(step, schedule, y, generator, **kw)
@@ -178,7 +192,7 @@ def one_score_reuse(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, 
     def step(t, yy, generator):
         beta, alpha_t, a, s = step_constants(schedule, t)
         st = score(yy, a, s)
-        out = torch.add(yy, st, alpha=beta)  # the fresh next iterate, (yy + delta + beta st) / sqrt(alpha_t) + c Z below
+        out = torch.add(yy, st, alpha=beta, out=_iterate(state, t, yy))  # the next iterate, (yy + delta + beta st) / sqrt(alpha_t) + c Z below
         if prev:
             delta = torch.add(st, prev["score"], alpha=-math.sqrt(prev["alpha_t"]), out=_scratch(state, "delta", yy)).mul_(0.5 * prev["beta"])
             cap = clip * 0.5 * prev["beta"] * math.sqrt(prev["beta"] / prev["alpha_t"]) * math.sqrt(yy.shape[1])
@@ -208,9 +222,8 @@ def li_icml2024(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, firs
 
     def step(t, yy, generator):
         perturb, tweedie = li_icml2024_transitions(score, schedule, t, first_noise)
-        tr = perturb(yy)  # its mean is yy itself: written into a buffer, never in place
-        y_plus = torch.add(tr.mean, tr.noise(_draw(state, yy, generator)), out=_scratch(state, "plus", yy))
-        tr = tweedie(y_plus)
-        return tr.mean.add_(tr.noise(_draw(state, yy, generator)))
+        # the perturbation's mean is yy itself: written into a buffer, never in place
+        y_plus = _add_noise(perturb(yy), _draw(state, yy, generator), out=_scratch(state, "plus", yy))
+        return _add_noise(tweedie(y_plus, _iterate(state, t, yy)), _draw(state, yy, generator))
 
     return run_chain(step, schedule, y, generator, **kw)
