@@ -86,11 +86,11 @@ def li_icml2024_ode(score: ScoreFn, schedule: DiscreteVP, y, *, t_stop=0, callba
         a, s = math.sqrt(abar[t]), math.sqrt(1 - abar[t])
         a_prev, s_prev = math.sqrt(abar[t - 1]), math.sqrt(1 - abar[t - 1])
         noise_pred = torch.mul(score(x, a, s), -s, out=buffers["eps"][t % 2])
-        # DDIM_t(x) = a_prev (x - s eps) / a + s_prev eps
-        out = torch.mul(x, a_prev / a, out=buffers["out"][t % 2]).add_(noise_pred, alpha=s_prev - a_prev * s / a)
+        # DDIM_t(x) + c (eps_prev - eps) = (a_prev / a) x + (s_prev - a_prev s / a - c) eps + c eps_prev
+        c = li_icml2024_ode_weight(abar[t - 1], abar[t], abar[t + 1]) if prev else 0.0
+        out = torch.mul(x, a_prev / a, out=buffers["out"][t % 2]).add_(noise_pred, alpha=s_prev - a_prev * s / a - c)
         if prev:
-            c = li_icml2024_ode_weight(abar[t - 1], abar[t], abar[t + 1])
-            out.add_(prev["noise_pred"], alpha=c).add_(noise_pred, alpha=-c)
+            out.add_(prev["noise_pred"], alpha=c)
         prev["noise_pred"] = noise_pred
         return out
 

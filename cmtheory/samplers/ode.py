@@ -121,7 +121,7 @@ def heun_step(denoiser, y, lam, lam_next, state=None, out=None):
               y' = y + \frac{\lambda' - \lambda}{2}\Big(d + \frac{\tilde y - D(\tilde y, \lambda')}{\lambda'}\Big).
 
     ``lam`` and ``lam_next`` are floats, or tensors of shape (n,) with one level per row of ``y``
-    (the per-row form allocates; the float form writes into ``out`` and buffers kept in ``state``).
+    (the per-row form allocates; the float form writes into ``out`` and needs no other buffer).
     Order 2; two denoiser calls where :math:`\lambda' > 0`."""
     if isinstance(lam, torch.Tensor) and lam.ndim == 1:
         h = (lam_next - lam)[:, None].to(y.dtype)
@@ -133,14 +133,15 @@ def heun_step(denoiser, y, lam, lam_next, state=None, out=None):
         safe = torch.where(positive, lam_next, lam)  # rows with lam_next = 0 keep the Euler step
         d_next = _d(y_euler, safe[:, None].to(y.dtype), denoiser(y_euler, 1.0, safe))
         return torch.where(positive[:, None], y + 0.5 * h * (d + d_next), y_euler)
-    state = {} if state is None else state
+    # The float form in three passes besides the denoiser calls, with h = lam' - lam:
+    # y~ = y + h d = lerp(y, D, -h / lam); y' = y + h (d + d') / 2 = (y + y~) / 2 + h (y~ - D') / (2 lam')
+    #    = lerp(lerp(y~, D', -h / lam'), y, 1/2), since h d = y~ - y. ``state`` is unused.
     out = torch.empty_like(y) if out is None else out
-    d = _d(y, lam, denoiser(y, 1.0, lam), out=_scratch(state, "d", y))
-    y_euler = torch.add(y, d, alpha=lam_next - lam, out=out)
+    h = lam_next - lam
+    y_euler = torch.lerp(y, denoiser(y, 1.0, lam), -h / lam, out=out)
     if lam_next == 0:
         return y_euler
-    d_next = _d(y_euler, lam_next, denoiser(y_euler, 1.0, lam_next), out=_scratch(state, "d_next", y))
-    return torch.add(y, d.add_(d_next), alpha=0.5 * (lam_next - lam), out=out)  # y + h (d + d') / 2
+    return torch.lerp(y_euler, denoiser(y_euler, 1.0, lam_next), -h / lam_next, out=out).lerp_(y, 0.5)
 
 
 def heun(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
@@ -150,12 +151,12 @@ def heun(denoiser, lambdas, y, *, callback=None, return_trajectory=False):
 
 
 def _dpm2_update(denoiser, y, lam, lam_next, state, out):
-    d = _d(y, lam, denoiser(y, 1.0, lam), out=_scratch(state, "d", y))
+    # y + (lam' - lam) d = lerp(y, D, (lam - lam') / lam) in one pass, d = (y - D) / lam
     if lam_next == 0:
-        return torch.add(y, d, alpha=lam_next - lam, out=out)
+        return torch.lerp(y, denoiser(y, 1.0, lam), 1.0, out=out)
     lam_mid = math.exp(0.5 * (math.log(lam) + math.log(lam_next)))
-    y_mid = torch.add(y, d, alpha=lam_mid - lam, out=out)
-    d_mid = _d(y_mid, lam_mid, denoiser(y_mid, 1.0, lam_mid), out=d)
+    y_mid = torch.lerp(y, denoiser(y, 1.0, lam), (lam - lam_mid) / lam, out=out)
+    d_mid = _d(y_mid, lam_mid, denoiser(y_mid, 1.0, lam_mid), out=_scratch(state, "d", y))
     return torch.add(y, d_mid, alpha=lam_next - lam, out=out)
 
 
