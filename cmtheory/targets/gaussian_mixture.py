@@ -33,6 +33,12 @@ _LOG_2PI = math.log(2 * math.pi)
 _CHUNK_ELEMENTS = 2**24  # bound on n_chunk * K * (d for full covariances)
 
 
+def _row_sum(t: torch.Tensor) -> torch.Tensor:
+    """sum_k t[n, k] as (n, 1), a matvec with ones: torch's reduction over a short last axis is
+    up to 10x slower (16.7 ms against 1.5 ms at n = 1e6, K = 2, float64, one thread)."""
+    return t @ t.new_ones(t.shape[1], 1)
+
+
 def _mm(x: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
     """sum_j x[n, j] M[., k, j] -> (n, K) for M of shape (1, K, d) or (n, K, d)."""
     if M.shape[0] == 1:
@@ -73,14 +79,17 @@ class _Isotropic:
             out, wsum = w @ (a * p["mu"] / v.T), w @ (1 / v.T)
         else:
             wv = w / v
-            out, wsum = (a * wv) @ p["mu"], wv.sum(1, keepdim=True)
+            out, wsum = (a * wv) @ p["mu"], _row_sum(wv)
         return out.addcmul_(x, wsum, value=-1)  # one fused pass over (n, d)
 
     def wprec(self, p, v, w, a, s):
-        return v * (w / self.var(p, a, s)).sum(1, keepdim=True)
+        return v * _row_sum(w / self.var(p, a, s))
 
     def sdot(self, p, x, v, a, s):
-        return (a * (v @ p["mu"].T) - (x * v).sum(1, keepdim=True)) / self.var(p, a, s)
+        var, xv = self.var(p, a, s), torch.linalg.vecdot(x, v, dim=1)[:, None]
+        if var.shape[0] == 1:  # a scalar channel folds a / v_k into the means: one matmul and one pass over (n, K)
+            return (v @ (a * p["mu"] / var.T).T).addcmul_(xv, 1 / var, value=-1)
+        return (a * (v @ p["mu"].T) - xv) / var
 
 
 class _Diagonal:
@@ -272,10 +281,10 @@ class GaussianMixture(Target):
         floor = math.log(torch.finfo(lj.dtype).tiny) + math.log(lj.shape[1]) + 1.0
         if lj.requires_grad:  # autograd keeps exp's output: the same steps out of place
             r = torch.exp(torch.clamp(lj - lj.amax(1, keepdim=True), min=floor))
-            r = r / r.sum(1, keepdim=True)
+            r = r / _row_sum(r)
         else:
             r = lj.sub_(lj.amax(1, keepdim=True)).clamp_(min=floor).exp_()
-            r.div_(r.sum(1, keepdim=True))
+            r.div_(_row_sum(r))
         return torch.nn.functional.threshold_(r, math.exp(floor), 0.0)
 
     def _log_prob(self, x, a, s):
@@ -303,7 +312,7 @@ class GaussianMixture(Target):
         return (
             -k.wprec(p, v, r, a, s)
             + k.wscore(p, x, r * k.sdot(p, x, v, a, s), a, s)
-            - score * (score * v).sum(1, keepdim=True)
+            - score * torch.linalg.vecdot(score, v, dim=1)[:, None]
         )
 
     def _hvp(self, x, v, a, s):
