@@ -306,10 +306,12 @@ def _notes(summary, T):
         f"- Samplers: one draw of n x d Gaussian numbers costs {summary.get('step randn', float('nan')) * 1e3:.1f} ms and one in-place pass over",
         f"  (n, d) {summary.get('step pass', float('nan')) * 1e3:.2f} ms ({summary.get('step fresh pass', float('nan')) * 1e3:.2f} ms into a fresh tensor, repeated); the score at K = 16 costs {summary.get('step score', float('nan')) * 1e3:.1f} ms per call on {ROTATE} inputs in turn",
         f"  ({summary.get('step score warm', float('nan')) * 1e3:.1f} ms on one input kept warm in cache, which no sampler sees). Stochastic samplers draw into a",
-        "  reused buffer and add the noise in place; their other passes (the Tweedie mean, the noise scaling) and the score's",
-        "  own allocations are what separates them from the floor. The deterministic samplers keep their iterates and intermediates in buffers reused",
+        "  reused buffer, write each iterate into one of two buffers used in turn and add scale x Z in place (one pass); what",
+        "  separates them from the floor is the Tweedie mean's two passes (y + beta s, then / sqrt(alpha)) and, for the second-order",
+        "  and ICML 2024 rules, their extra combination passes. The deterministic samplers keep their iterates and intermediates in buffers reused",
         "  across steps; what remains above their floor is the denoiser's arithmetic on the chain (x = a y and y + (sigma^2/alpha) s, two",
-        "  passes per call) and their combination passes, each a full read-write of (n, d) at memory bandwidth.",
+        "  passes per call) and their combination passes (Heun: three lerps per step), each a full read-write of (n, d) at memory",
+        "  bandwidth once the score has evicted the iterates from cache. The floor's single pass is timed on a buffer kept warm.",
         f"  DDPM here: {summary.get('time ddpm', float('nan')):.1f} s; the diffusers-style scheduler loop {summary.get('time scheduler', float('nan')):.1f} s; the numpy loop {summary.get('time numpy', float('nan')):.1f} s.",
         f"- Run length: T = {T} sampler steps (throughput per step does not depend on T), no K = 256 row.",
         "- Sinkhorn: GeomLoss anneals the blur from the cloud's diameter down to blur in steps of `scaling`; its cost is",
@@ -368,6 +370,7 @@ def main(argv=None):
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     quick_s = _quick_profile_seconds() if args.quick_profile else None
+    results = "/tmp/cmtheory-quick-profile/results/accelerated.csv" if args.quick_profile else "results/accelerated.csv"
     lines = _Echo()
     lines += ["# Benchmarks", "", f"Recorded {datetime.date.today().isoformat()} with `python -m benchmarks.run_all {' '.join(argv if argv is not None else sys.argv[1:])}` on {machine()}.", ""]
     summary = {}
@@ -395,7 +398,7 @@ def main(argv=None):
               f"{bw / 1e9:.1f} GB/s = {rl * 1e3:.1f} ms; the score takes {summary['t_iso'] / rl:.2f}x that. torch.compile: {summary['compile']}.", ""]
     # the setting is T = 1000; throughput per step does not depend on T
     _sampler_section(100_000, 64, args.T, 16, args.device, lines, summary)
-    _cost_section(lines)
+    _cost_section(lines, results)
     _radial_section(lines, summary)
     _metric_section(lines, summary)
     if not args.skip_sweeps:
