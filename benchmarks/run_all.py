@@ -273,12 +273,12 @@ def _targets(summary, device, quick_s):
     out = ["## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     for key, frac in summary.items():
         if key.startswith("score "):
-            out.append(f"| {key[6:]} score at >= 50% of the matmul rate | {frac:.0%} | {_verdict(frac >= 0.5, f'{0.5 - frac:.0%} of the matmul rate short')} |")
+            out.append(f"| {key[6:]} score at >= 50% of the matmul rate | {frac:.1%} | {_verdict(frac >= 0.5, f'{0.5 - frac:.1%} of the matmul rate short')} |")
     r = summary["iso_vs_roofline"]
-    out.append(f"| GMM isotropic K=64 score within 1.25x of its roofline | {r:.2f}x | {_verdict(r <= 1.25, f'{r / 1.25 - 1:.0%} over')} |")
+    out.append(f"| GMM isotropic K=64 score within 1.25x of its roofline | {r:.2f}x | {_verdict(r <= 1.25, f'{r / 1.25 - 1:.1%} over')} |")
     for key, ratio in summary.items():
         if key.startswith("floor "):
-            out.append(f"| {key[6:]} within 1.15x of its floor (n = 1e5, d = 64, K = 16) | {ratio:.2f}x | {_verdict(ratio <= 1.15, f'{ratio / 1.15 - 1:.0%} over')} |")
+            out.append(f"| {key[6:]} within 1.15x of its floor (n = 1e5, d = 64, K = 16) | {ratio:.3f}x | {_verdict(ratio <= 1.15, f'{ratio / 1.15 - 1:.1%} over')} |")
     ddpm_s, ec_s = summary["radial ddpm_law_radial"], summary["radial exact_covariance_law_radial"]
     out.append(f"| exact radial law of a T = 1000 DDPM in d = 4096 under a minute (exact-covariance law beside it) | {ddpm_s:.1f} s (exact-covariance {ec_s:.1f} s) | {_verdict(ddpm_s < 60, f'{ddpm_s - 60:.0f} s over')} |")
     pot, geo = summary["metric POT sinkhorn (before) 4000"], summary["metric sinkhorn 4000"]
