@@ -13,7 +13,7 @@ from cmtheory.samplers.ode import (
     reference_flow_map,
 )
 from cmtheory.samplers.chain_ode import heroism, li_icml2024_ode, on_vp_chain
-from cmtheory.samplers.registry import SAMPLERS, SamplerSpec, sampler_names
+from cmtheory.samplers.registry import SAMPLERS, SamplerSpec, cache_block_rows, sampler_names
 from cmtheory.samplers.scores import CountingScore, denoiser_from_score, perturbed_score
 from cmtheory.samplers.stochastic import (
     GaussianTransition,
@@ -33,5 +33,5 @@ __all__ = [
     "reference_flow_map", "CountingScore", "denoiser_from_score", "perturbed_score",
     "GaussianTransition", "ddpm", "ddpm_transition", "exact_covariance", "exact_covariance_transition",
     "hessian_free", "li_icml2024", "li_icml2024_transitions", "one_score_reuse", "run_chain",
-    "heroism", "li_icml2024_ode", "on_vp_chain", "SAMPLERS", "SamplerSpec", "sampler_names",
+    "heroism", "li_icml2024_ode", "on_vp_chain", "SAMPLERS", "SamplerSpec", "sampler_names", "cache_block_rows",
 ]

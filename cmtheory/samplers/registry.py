@@ -12,11 +12,13 @@ import functools
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
+
 from cmtheory.samplers.chain_ode import heroism, li_icml2024_ode, on_vp_chain
 from cmtheory.samplers.ode import ddim, dpm_solver_2, dpm_solver_pp_2m, heun
 from cmtheory.samplers.stochastic import ddpm, exact_covariance, hessian_free, li_icml2024, one_score_reuse
 
-__all__ = ["SamplerSpec", "SAMPLERS", "sampler_names"]
+__all__ = ["SamplerSpec", "SAMPLERS", "sampler_names", "cache_block_rows", "BLOCK_BYTES"]
 
 KINDS = ("stochastic", "deterministic")
 
@@ -55,9 +57,40 @@ class SamplerSpec:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
-    def run(self, score, schedule, y, generator=None, *, hvp=None, **kw):
-        """Run the sampler from ``y`` = :math:`Y_T`; ``hvp`` is required when ``needs_hvp``,
-        ``generator`` is refused by a deterministic sampler."""
+    def run(self, score, schedule, y, generator=None, *, hvp=None, block_rows=None, **kw):
+        """Run the sampler from ``y`` = :math:`Y_T`.
+
+        Parameters
+        ----------
+        score, schedule, y, generator
+            As the sampler's function takes them; ``generator`` is refused by a deterministic sampler.
+        hvp : callable, optional
+            The score's Hessian-vector product, required when ``needs_hvp``.
+        block_rows : int or "auto", optional
+            Run the whole chain on blocks of this many rows of ``y``, one block after another, so
+            that a block's iterates and the score's intermediates stay in the CPU's cache across
+            the steps (:func:`cache_block_rows` for ``"auto"``). Samples are independent given the
+            score, so a deterministic sampler gives the same output up to round-off; a stochastic
+            sampler draws block after block from ``generator`` (reproducible, but another stream
+            than the unblocked run's). Not with ``callback`` or ``return_trajectory``. None (the
+            default): one block.
+        **kw
+            The sampler's keywords (``t_stop``, ``callback``, ``return_trajectory``, ...).
+        """
+        if block_rows is None:
+            return self._run(score, schedule, y, generator, hvp, **kw)
+        rows = cache_block_rows(y) if block_rows == "auto" else block_rows
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ValueError(f"block_rows must be a positive int, 'auto' or None, got {block_rows!r}")
+        if kw.get("callback") is not None or kw.get("return_trajectory"):
+            raise ValueError("block_rows runs one block of rows after another: it cannot be combined with callback or return_trajectory (pass block_rows=None)")
+        if not isinstance(y, torch.Tensor) or y.ndim != 2:
+            raise ValueError(f"y must be a tensor of shape (n, d), got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+        if y.shape[0] <= rows:
+            return self._run(score, schedule, y, generator, hvp, **kw)
+        return torch.cat([self._run(score, schedule, y[a:a + rows], generator, hvp, **kw) for a in range(0, y.shape[0], rows)])
+
+    def _run(self, score, schedule, y, generator, hvp, **kw):
         if self.needs_hvp:
             if hvp is None:
                 raise ValueError("this sampler needs hvp(x, v, alpha, sigma), the score's Hessian-vector product")
@@ -67,6 +100,20 @@ class SamplerSpec:
                 raise ValueError("a deterministic sampler takes no generator")
             return self.fn(score, schedule, y, **kw)
         return self.fn(score, schedule, y, generator, **kw)
+
+
+#: bytes of one (rows, d) block for ``block_rows="auto"``: at n = 1e5, d = 64, float32, K = 16 on
+#: 2 cores with a 32 MiB L3, DDIM took 13.8 ms a step unblocked, 10.3 at 4096 rows (1 MiB) and
+#: 8.3 at 16384 (4 MiB); HEROISM 146, 89 and 84; DPM-Solver++(2M) 16.4, 11.0 and 9.6
+BLOCK_BYTES = 1 << 22
+
+
+def cache_block_rows(y: torch.Tensor) -> int:
+    """Rows of ``y`` in :data:`BLOCK_BYTES` on a CPU (at least one); all rows on other devices,
+    whose caches a whole batch does not fit and whose kernels want large batches."""
+    if y.device.type != "cpu":
+        return max(1, y.shape[0])
+    return max(1, BLOCK_BYTES // max(1, y[:1].numel() * y.element_size()))
 
 
 SAMPLERS: dict[str, SamplerSpec] = {
