@@ -45,10 +45,11 @@ DEPARTURES = """
   target: the teacher has no score error, so only learning and discretisation error remain.
 - B: the teacher solver is DDIM on an 18-step Karras grid, as in the Direct CM code; the ODE
   error is measured against the exact flow map as well as against the teacher.
-- C: Dou et al. analyse training that minimises W1 between pushforwards; here the model is
-  consistency distillation from the empirical measure's exact smoothed score (their
-  "isolation" setting), with the same training budget for every n; its learning error is
-  measured against the exact flow map of its training law. Beside it, analogues with
+- C: Dou et al. analyse training that minimises W1 between pushforwards; here the model is a
+  Direct CM regressed onto the exact flow of the empirical measure (their "isolation" setting;
+  precomputed trajectories of the reference solver), with the same training budget for every n;
+  its learning error is measured against the exact flow map of its training law, and in d = 1
+  its W1 is fitted with its training set's exact W1 as a control variate. Beside it, analogues with
   zero learning error: the exact consistency function of the empirical measure (isolation) and
   exact distillation from a kernel-smoothed teacher of bandwidth n^(-1/(d+4)) (our choice of
   rate), exact in d = 1 and by exact OT against a quantised population in d >= 2. The isolation

@@ -26,26 +26,29 @@ by analogues with zero learning error, computed without a network
   bracket's larger side) is at most a third of its W1, and, for isolation, while the smoothing
   bias (:func:`cmtheory.consistency.smoothing_w1_bound`) is too. The isolation analogue at
   delta = SIGMA_MIN is the memorisation row to within delta E|Z| (2.5e-3 in d = 2).
-* ``neural`` (the model itself): consistency distillation from the empirical measure (its exact
-  smoothed denoiser as teacher, one Heun step per level of the 18-step Karras grid), EMA 0.99,
-  cosine learning-rate decay, the same budget for every n. Its learning error is measured at every n as
-  :math:`E|f_\theta(X) - \Phi(X)|`, :math:`X \sim N(0, \sigma_{max}^2 I)`, against the exact flow
-  map :math:`\Phi` of its own training law (the reference ODE solver on the closed-form
-  denoiser): the cost of a coupling, so an upper bound on the W1 between the model's output and
+* ``neural`` (the model itself): a Direct CM (Vouitsis et al. 2024) trained on the exact flow of
+  the empirical measure: PAIRS trajectories of the probability-flow ODE of its closed-form
+  smoothed denoiser through the 18-level Karras grid, by the reference solver
+  (:func:`cmtheory.consistency.flow_trajectories`), each level regressed onto the trajectory's
+  end; cosine learning-rate decay, the same budget for every n. Its learning error is measured
+  at every n as :math:`E|f_\theta(X) - \Phi(X)|`, :math:`X \sim N(0, \sigma_{max}^2 I)`, against
+  the exact flow map :math:`\Phi` of its own training law (the reference ODE solver on fresh
+  starts): the cost of a coupling, so an upper bound on the W1 between the model's output and
   that of the exact consistency function, and :math:`|W_1(\text{model}, \nu) - W_1(\text{exact}, \nu)|`
   is at most it (triangle inequality). A point enters the model's fit while its learning error
   is at most a third of its W1; the check says beyond which n the statistical error (the exact
   analogue in the same d) falls below three times the learning error, where no slope can be
   seen. A point also leaves the fit while the W1 estimator's sample floor exceeds a third of
   its W1, and a fit needs MIN_DESIGN_POINTS distinct n. A config with n_train = 0 trains on the
-  population. The teacher takes Heun steps: CD learns the teacher's N-step solve, and a DDIM
-  teacher's own distance to the exact flow map on this grid (0.13 on the population, 0.11-0.15
-  from n = 16..1024 points) was where the model's learning error on the population levelled
-  off; Heun's is 0.005-0.044.
+  population. In d = 1 the model's W1 is exact against the population's CDF (EVAL samples);
+  in d >= 2 it is exact OT between samples, with its floor. Consistency distillation, on a Heun
+  teacher or on the same exact flow, left a learning error two to three times larger at every
+  n (the PROFILES comment has the numbers): no slope could be seen through it.
 
 Departures: the isolation bound n^(-1/d) is read as the empirical-measure W1 rate, which is
 n^(-1/2) in d = 1 and (log n / n)^(1/2) in d = 2 (Fournier & Guillin 2015): exponent -1/max(d, 2)
-(:func:`cmtheory.theory.n_exponent`). The teacher's bandwidth rate is our choice, stated above. In
+(:func:`cmtheory.theory.n_exponent`). The neural model is a Direct CM, not the CD or CT of the
+paper's analysis, and its teacher is exact. The teacher's bandwidth rate is our choice, stated above. In
 d >= 2 the analogues' output is taken as the law the exact flow carries the noisy law onto,
 without the start's mismatch (N(0, sigma_max^2 I) instead of the noisy law): in d = 1, where both
 are exact, that changes W1 by at most 4.4e-4 (1.1%). In d = 8 no quantiser fits: k = 3 slices per
@@ -62,6 +65,7 @@ import pandas as pd
 import torch
 
 from cmtheory.consistency import consistency_sample, train_consistency
+from cmtheory.metrics import Estimate
 from cmtheory.consistency.statistical import (
     empirical_w1_1d,
     empirical_w1_product,
@@ -81,9 +85,12 @@ from experiments._neural import log_rows, w_row
 NAME = "statistical_rate"
 CLAIM = "C: one-step W1 vs training-set size n, against n^(-1/d) and n^(-1/(2(d+5))) (Dou et al. 2024)"
 SIGMA_MAX, SIGMA_MIN, N = 80.0, 0.002, 18
-EMA = 0.99
-TEACHER = "heun"  # the CD teacher's step (train_consistency's teacher)
-EVAL = {2: 4000, 3: 4000, 4: 4000, 8: 4000}  # neural evaluation samples: 2 exact-OT batches
+METHOD, TEACHER = "direct", "exact"  # the neural model: Direct CM on the exact flow of its training law
+PAIRS = 8192  # exact trajectories behind the teacher (train_consistency's pairs)
+# neural evaluation samples: in d = 1 W1 is exact against the population's CDF (floor ~0.002 at
+# 1e5); in d >= 2, 2 exact-OT batches
+CONTROL_DRAWS = 250  # fresh training sets per model behind the control variate's mean (d = 1)
+EVAL = {1: 100_000, 2: 4000, 3: 4000, 4: 4000, 8: 4000}
 LE_SAMPLES = 2000  # starting points of the learning error E|f(X) - Phi(X)|
 DELTAS = (SIGMA_MIN, 0.05)  # early-stopping levels of the isolation analogue
 SCORE_SIGMA = 0.5  # noise level of the teacher's score error
@@ -103,41 +110,35 @@ KS = {2: 48, 3: 16, 4: 8}
 BRACKET_SAMPLES = 1 << 15  # Monte Carlo draws behind a bracket: against 2^18, L at most 0.0036 lower, U within 0.001
 MAX_WIDTH = 0.2  # an exact analogue's verdict needs a CI half-width <= 0.1 on the exponent
 PROFILES = {
-    # The neural model's learning error against the exact flow map. With a DDIM teacher it was
-    # 0.13 on the population (d = 2, 12000 steps), the teacher's own distance to the flow map
-    # (0.1275): CD learns the teacher's N-step solve. With Heun steps the teacher is within
-    # 0.005-0.044 of the flow map (n = 4..1024 points and the population, 18 levels), and the
-    # full profile's budget (12000 steps; its d = 2 configs with n <= 64, 4 seeds, run by hand with
-    # this code, 549 s on 2 workers) gives 0.049 on the population and 0.117, 0.182, 0.189,
-    # 0.169, 0.159 at n = 4, 8, 16, 32, 64 against a model W1 of 1.01, 0.57, 0.51, 0.40, 0.23:
-    # below a third of W1 at n = 4 and 8 only, too few values of n for a slope (width 128, depth
-    # 3). One seed each at n = 16 / 64: 0.163 / 0.172 as above; batch 1024 0.153 / 0.164; lr 2e-3
-    # 0.137 / 0.150; width 256 depth 4 0.122 / 0.133; width 256 depth 5 0.112 / 0.121; width 512
-    # depth 4 0.110 / 0.126 at 2.5x the time; EMA 0.999 0.49 / 0.45; lr 3e-4 0.21 / 0.19. The full
-    # profile takes width 256, depth 5: its d = 2 configs with n <= 32 (2 seeds, run by hand,
-    # 483 s on 2 workers) give 0.040 on the population and 0.040, 0.062, 0.095, 0.113 at n = 4, 8,
-    # 16, 32 against a model W1 of 0.88, 0.76, 0.59, 0.34: n = 4..16 enter the fit (n = 32 misses
-    # narrowly), -0.28 [-1.30, +0.74], too wide for a verdict. 24000 steps at width 128 gave
-    # 0.129 from n = 16 points. In d = 4 (width 128, n = 0..256, 2 seeds) it is 0.086 on the
-    # population and 0.18-0.48 from n points, against a W1 sample
-    # floor of 0.32 at 4000 samples. In d = 1, where W1 is exact, the learning error stays at the
-    # statistical error too (width 128, depth 3, 18 levels, one seed each, by hand): 6000 steps give
-    # 0.036 on the population and 0.055, 0.046, 0.039, 0.040 at n = 64, 256, 1024, 4096 (the
-    # empirical measure's W1 0.082, 0.045, 0.041, 0.011; n = 4096 trained for 364 s, the empirical
-    # teacher costing O(n) a sample); 12000 steps 0.031 and 0.049, 0.036 at n = 64, 256. The Heun
-    # teacher's own distance to the flow map is 0.025 on 18 levels, 0.013 on 24, 0.0045 on 40, but
-    # CD on more levels learns slower: 24 levels, 12000 steps 0.020 and 0.042, 0.029; 40 levels,
-    # 6000 steps 0.063 and 0.057. Stopping at sigma_min = 0.05: 0.022 and 0.035, 0.028 (12000
-    # steps). No budget tried puts three values of n above three times the learning error. The quick profile (d = 2 only, 1500 steps: d = 4 cost
-    # 110 CPU-s) states the learning error. The exact 1-D analogues take 16 seeds: W1 sqrt(n)
-    # has a wide law (8 seeds gave half-widths of 0.09 to 0.13).
+    # The neural model's learning error E|f(X) - Phi(X)| against the exact flow map. CD could not
+    # bring it below a third of W1 at three values of n (sessions of probes, by hand): with a DDIM
+    # teacher it sat at the teacher's own error (0.13, d = 2); with Heun steps, at 12000 steps and
+    # width 256 depth 5, 0.040 on the population and 0.040-0.113 at n = 4..32 in d = 2, and in
+    # d = 1 (width 128, depth 3) 0.031-0.036 on the population and 0.036-0.055 at n = 64..4096,
+    # against an empirical W1 of 0.136 at n = 64; more levels (24, 40), a later stop (0.05),
+    # wider nets, other lr and EMA moved it by at most a factor 2. CD's bootstrapping is the
+    # limit, not the teacher: CD on the exact flow (teacher "exact"; d = 1, 6000 steps, width 256,
+    # depth 4, one seed each) leaves 0.067, 0.070, 0.035, 0.022 at n = 4, 16, 64, 256, and Direct
+    # CM on the same exact flow 0.020, 0.030, 0.020, 0.013 (the population: 0.0096 at width 128,
+    # depth 3). Direct CM at width 128, depth 3, one seed each: 6000 steps 0.057, 0.028 at n = 16,
+    # 64; 20000 steps 0.015, 0.034, 0.022, 0.012 at n = 4..256 (25 s a model); width 256, depth 4,
+    # 20000 steps 0.0074, 0.015, 0.014, 0.010 (90 s). Against the empirical measure's mean W1 (about
+    # 1.1 n^(-1/2) in d = 1: 0.136 at n = 64, 0.074 at 256, 0.030 at 1024) that is below a third
+    # of W1 up to n = 256 and above it from n = 1024, where the slope cannot be seen. In d = 2,
+    # width 256, depth 4, 6000 steps: 0.0094 on the population and 0.072 at n = 16 (26 s a model).
+    # The exact 1-D analogues take 16 seeds: W1 sqrt(n) has a wide law (8 seeds gave half-widths
+    # of 0.09 to 0.13). So does the model's: the empirical measure's W1 has a relative spread of
+    # 0.5 over training sets at every n = 4..256 (2000 draws each: mean 0.524, 0.264, 0.134,
+    # 0.066, slope -0.497 [-0.505, -0.490]), and 4 seeds put the model's slope at -0.56 [-0.71,
+    # -0.41], 6 at -0.63 [-0.74, -0.52] (its mean at n = 4, 0.75, two standard errors above
+    # 0.52); the quick profile takes 8 (9 s a model at width 128, depth 3, 8000 steps).
     "quick": {
-        "neural": {"d": [2], "n": [0, 4, 16, 64], "reps": 2, "iterations": 1500, "width": 128, "depth": 3},
+        "neural": {"d": [1], "n": [0, 4, 16, 64, 256], "reps": 8, "population_reps": 2, "iterations": 8000, "width": 128, "depth": 3},
         "exact_1d": {"n": [64, 256, 1024, 4096, 16384], "reps": 16},
         "exact_product": {"d": [2], "n": [16, 64, 256, 1024, 4096], "reps": 4},
     },
     "full": {
-        "neural": {"d": [2, 3, 4, 8], "n": [0, 4, 8, 16, 32, 64, 256, 1024], "reps": 4, "iterations": 12000, "width": 256, "depth": 5},
+        "neural": {"d": [1, 2, 4], "n": [0, 4, 16, 64, 256, 1024], "reps": 16, "population_reps": 4, "iterations": 20000, "width": 256, "depth": 4},
         "exact_1d": {"n": [64, 256, 1024, 4096, 16384, 65536], "reps": 16},
         "exact_product": {"d": [2, 3, 4], "n": [16, 64, 256, 1024, 4096], "reps": 4},
     },
@@ -157,7 +158,7 @@ def configs(profile: str) -> list[dict]:
     p = PROFILES[profile]
     nn, e1, ep = p["neural"], p["exact_1d"], p["exact_product"]
     net = {key: nn[key] for key in ("iterations", "width", "depth")}
-    neural = [{"kind": "neural", "d": d, "n_train": n, "rep": r, **net} for d in nn["d"] for n in nn["n"] for r in range(nn["reps"])]
+    neural = [{"kind": "neural", "d": d, "n_train": n, "rep": r, **net} for d in nn["d"] for n in nn["n"] for r in range(nn["reps"] if n else nn["population_reps"])]
     exact_1d = [{"kind": "exact_1d", "d": 1, "n_train": n, "rep": r} for n in e1["n"] for r in range(e1["reps"])]
     product = [{"kind": "exact_product", "d": d, "n_train": n, "rep": r} for d in ep["d"] for n in ep["n"] for r in range(ep["reps"])]
     return neural + exact_1d + product
@@ -176,13 +177,31 @@ def verify_configs(profile: str) -> list[dict]:
 def _run_neural(config: dict, g: torch.Generator) -> list[dict]:
     d, n = config["d"], config["n_train"]
     truth = target(d)
-    data = truth if n == 0 else Empirical(truth.sample(n, g))
-    model, log = train_consistency(data, karras_grid(SIGMA_MAX, SIGMA_MIN, N), "cd", iterations=config["iterations"], ema=EMA, lr_decay=True, teacher=TEACHER,
+    x = truth.sample(n, g) if n else None
+    data = truth if n == 0 else Empirical(x)
+    model, log = train_consistency(data, karras_grid(SIGMA_MAX, SIGMA_MIN, N), METHOD, iterations=config["iterations"], lr_decay=True, teacher=TEACHER, pairs=PAIRS,
                                    width=config["width"], depth=config["depth"], generator=g)
     m = EVAL[d]
-    ref, ref2 = truth.sample(m, g), truth.sample(m, g)
-    rows = [w_row("w1_model", consistency_sample(model, m, [SIGMA_MAX], g), ref, ref2, p=1, batches=2)]
-    return rows + [_learning_error(model, data, d, g)] + log_rows(log)
+    y = consistency_sample(model, m, [SIGMA_MAX], g)
+    row = _w1_row_1d(y, truth.factor, g) if d == 1 else w_row("w1_model", y, truth.sample(m, g), truth.sample(m, g), p=1, batches=2)
+    rows = [row, _learning_error(model, data, d, g)] + log_rows(log)
+    return rows + (_control_rows(x, truth.factor, g) if d == 1 and n else [])
+
+
+def _control_rows(x: torch.Tensor, nu, g: torch.Generator) -> list[dict]:
+    """The control variate of the model's W1 in d = 1: the exact W1 of its own training set's
+    empirical measure, and the mean over CONTROL_DRAWS fresh training sets of the same size."""
+    fresh = [empirical_w1_1d(nu.sample(x.shape[0], g).cpu().numpy(), nu).value for _ in range(CONTROL_DRAWS)]
+    return [{"metric": "w1_training_set", **empirical_w1_1d(x.cpu().numpy(), nu).as_row()},
+            {"metric": "w1_empirical_mean", "value": float(np.mean(fresh)), "se": float(np.std(fresh, ddof=1) / math.sqrt(CONTROL_DRAWS)), "n": CONTROL_DRAWS, "method": "mean exact W1 of fresh training sets"}]
+
+
+def _w1_row_1d(y: torch.Tensor, nu, g: torch.Generator) -> dict:
+    """The model's W1 to the 1-D population: its samples' empirical measure against nu's CDF
+    (:func:`empirical_w1_1d`, exact), with the floor: the same for as many draws of nu."""
+    w = empirical_w1_1d(y.double().cpu().numpy(), nu)
+    floor = empirical_w1_1d(nu.sample(y.shape[0], g).cpu().numpy(), nu)
+    return {"metric": "w1_model", **Estimate(w.value, 0.0, w.n, "exact W1 of the samples to the population's CDF", floor=floor.value).as_row()}
 
 
 def _learning_error(model, data, d: int, g: torch.Generator) -> dict:
@@ -235,6 +254,7 @@ def _means_text(s: pd.DataFrame) -> str:
     return ", ".join(f"n={int(k)}: {v:.4g}" for k, v in m["mean"].items()) + f"; {int(m['size'].min())} seeds each"
 
 
+NEURAL_COLOR = "C4"  # the exact rows take C0..C3
 MIN_DESIGN_POINTS = 3  # distinct n a rate fit needs: two fix a line whatever the law's shape
 
 
@@ -263,11 +283,13 @@ def _check(claim: str, key: str, d: int, fit, cfg: str, notes: list, s: pd.DataF
     return Check(claim, b.citation, b.formula, "n", e, fit, v, "figures/statistical_rate.png", cfg, dep, notes + [f"Mean by n: {_means_text(s)}."], f"no slope ({_means_text(s)})")
 
 
-def _exact_1d_checks(df: pd.DataFrame, ax, profile: str) -> list[Check]:
+def _exact_1d_checks(df: pd.DataFrame, ax, profile: str):
+    """The exact 1-D rows (empirical measure, isolation at each delta, distillation); returns
+    (checks, the empirical measure's fit)."""
     sub = df[(df["kind"] == "exact_1d")]
     nu = target(1).factor
     cfg = f"profile {profile}; population 0.5 N(-1, 0.09) + 0.5 N(1, 0.09) (d = 1); one-step output from N(0, {SIGMA_MAX:g}^2); exact W1 (closed form on the atoms, quadrature of |G - F| otherwise)"
-    out = []
+    out, exact_fit = [], None
     rows = [("w1_empirical", None, "empirical measure (exact; the memorisation limit)", "dou_isolation")]
     rows += [("w1_isolation", delta, f"isolation analogue, delta = {delta:g}", "dou_isolation") for delta in DELTAS]
     rows.append(("w1_distillation", None, f"distillation analogue, h(n) = n^(-1/5), delta = {SIGMA_MIN:g}", "dou_distillation"))
@@ -280,6 +302,8 @@ def _exact_1d_checks(df: pd.DataFrame, ax, profile: str) -> list[Check]:
             bias = smoothing_w1_1d(nu, delta).value
             notes.append(f"Smoothing bias W1(nu * N(0, delta^2), nu) = {bias:.3g}: the limit as n grows; a point enters the fit while it is at most a third of W1.")
         fit, excl, keep = _fit_above(s, {"smoothing bias": bias})
+        if metric == "w1_empirical":
+            exact_fit = fit
         if metric == "w1_distillation":
             e = _by_n(sub[sub["metric"] == "score_error_kde"])["mean"]
             fit_s = fit_power_law(sub[sub["metric"] == "score_error_kde"]["value"].to_numpy(float), n=sub[sub["metric"] == "score_error_kde"]["n_train"].to_numpy(float))
@@ -291,18 +315,36 @@ def _exact_1d_checks(df: pd.DataFrame, ax, profile: str) -> list[Check]:
         rate_axes(ax, m.index, m["mean"], m["sem"].fillna(0), fit, "n", n_exponent(key, 1), label=label, color=f"C{k}", excluded=~m.index.isin(keep), why_excluded="smoothing bias > W1 / 3")
         if bias > m["mean"].min() / 10:  # drawn where it is in view
             ax.axhline(bias, color=f"C{k}", ls="--", lw=1, label=f"smoothing bias at delta = {delta:g}")
-    ax.set(xlabel="training-set size n", ylabel="W1 to the population", title="d = 1: exact analogues (no network)")
-    return out
+    ax.set(xlabel="training-set size n", ylabel="W1 to the population", title="d = 1: exact analogues (no network) and the neural model")
+    return out, exact_fit
+
+
+def controlled_w1(sub: pd.DataFrame) -> pd.DataFrame:
+    r"""The model's W1 per seed with its training set's exact W1 as a control variate:
+    :math:`W_1(\text{model}) - W_1(\hat\mu_n) + \overline{W_1(\hat\mu_n')}`, the last term a mean
+    over fresh training sets of the same size. Each value estimates :math:`E\,W_1(\text{model})`
+    without bias (linearity), and the training set's luck, half of W1's spread at every n, cancels
+    in the paired difference, which the learning error bounds. Rows of ``w1_model`` with the value
+    replaced; seeds without the two control rows are dropped."""
+    key = ["n_train", "rep"]
+    model, own, fresh = (sub[sub["metric"] == m].set_index(key) for m in ("w1_model", "w1_training_set", "w1_empirical_mean"))
+    both = model.index.intersection(own.index).intersection(fresh.index)
+    out = model.loc[both].copy()
+    out["value"] = model.loc[both, "value"] - own.loc[both, "value"] + fresh.loc[both, "value"]
+    return out.reset_index()
 
 
 def _neural_checks(df: pd.DataFrame, d: int, exact_fit, ax, profile: str) -> list[Check]:
     sub = df[(df["kind"] == "neural") & (df["d"] == d)]
-    s = sub[(sub["metric"] == "w1_model") & (sub["n_train"] > 0)]
+    raw = sub[(sub["metric"] == "w1_model") & (sub["n_train"] > 0)]
+    controlled = (sub["metric"] == "w1_training_set").any()
+    s = controlled_w1(sub[sub["n_train"] > 0]) if controlled else raw
     le = sub[sub["metric"] == "learning_error"]
     le_n = le[le["n_train"] > 0].groupby("n_train")["value"].mean()
     le_pop = le[le["n_train"] == 0]["value"]
-    cfg = (f"profile {profile}; product of 0.5 N(-1, 0.09) + 0.5 N(1, 0.09) in d = {d}; CD from the empirical measure (exact smoothed teacher, {TEACHER} steps), EMA 0.99, cosine lr, "
-           f"{int(sub['iterations'].max())} steps, MLP width {int(sub['width'].max())} depth {int(sub['depth'].max())}; W1 by exact OT, {EVAL[d]} evaluation samples; learning error against the exact flow map, {LE_SAMPLES} starting points")
+    w1 = "W1 exact against the population's CDF" if d == 1 else "W1 by exact OT"
+    cfg = (f"profile {profile}; product of 0.5 N(-1, 0.09) + 0.5 N(1, 0.09) in d = {d}; Direct CM on the exact flow of the empirical measure ({PAIRS} trajectories by the reference solver through the {N}-level Karras grid), cosine lr, "
+           f"{int(sub['iterations'].max())} steps, MLP width {int(sub['width'].max())} depth {int(sub['depth'].max())}; {w1}, {EVAL[d]} evaluation samples; learning error against the exact flow map, {LE_SAMPLES} starting points")
     notes = ["Learning error E|f(X) - Phi(X)| (an upper bound on W1 between the model's output and the exact consistency function's) by n: "
              + ", ".join(f"n={int(k)}: {v:.3g}" for k, v in le_n.items()) + (f"; trained on the population: {le_pop.mean():.3g}" if le_pop.size else "") + "."]
     if exact_fit is not None:
@@ -312,12 +354,18 @@ def _neural_checks(df: pd.DataFrame, d: int, exact_fit, ax, profile: str) -> lis
         notes.append(f"The exact analogue in d = {d} (the empirical measure's W1, fitted {C:.3g} n^{a:+.3f}) falls below three times the mean learning error ({le_n.mean():.3g}) {where} the model's slope cannot be seen.")
     else:
         notes.append(f"No exact analogue in d = {d} in this profile: the statistical error beside the learning error is not measured.")
+    if controlled:
+        diff = (raw.set_index(["n_train", "rep"])["value"] - sub[sub["metric"] == "w1_training_set"].set_index(["n_train", "rep"])["value"]).groupby("n_train").agg(["mean", "std"])
+        notes.append("Fitted with its training set's exact W1 as a control variate (W1(model) - W1(training set) + the mean over "
+                     f"{CONTROL_DRAWS} fresh training sets a seed): the model minus its training set, mean (sd) by n: "
+                     + ", ".join(f"n={int(k)}: {r['mean']:+.3g} ({r['std']:.2g})" for k, r in diff.iterrows()) + f"; the model's own W1 without the control: {_means_text(raw)}.")
     fit, excl, keep = _fit_above(s, {"learning error": le_n, "W1 sample floor": s.groupby("n_train")["floor"].mean()})
-    out = [_check(f"C: W1 vs n, one-step CM, d={d} ({'isolation' if key == 'dou_isolation' else 'distillation'} exponent)", key, d, fit, cfg, notes + excl, s, max_width=0.5, log_power=0.5 if key == "dou_distillation" else 0.0)
-           for key in ("dou_isolation", "dou_distillation")]
+    dep = "; the neural model is a Direct CM (Vouitsis et al. 2024) on the exact flow of its training law, not the CD or CT of the paper's analysis (CD left a learning error two to three times larger)"
+    out = [_check(f"C: W1 vs n, one-step CM, d={d} ({'isolation' if key == 'dou_isolation' else 'distillation'} exponent)", key, d, fit, cfg, notes + excl, s, max_width=0.5,
+                  log_power=0.5 if key == "dou_distillation" else 0.0, departure=dep) for key in ("dou_isolation", "dou_distillation")]
     m = _by_n(s)
-    rate_axes(ax, m.index, m["mean"], m["sem"].fillna(0), fit, "n", None, label="one-step CM (neural)", color="C3", excluded=~m.index.isin(keep), why_excluded="learning error or sample floor > W1 / 3")
-    ax.plot(le_n.index, le_n.values, "s--", color="C3", ms=3, lw=1, label="its learning error (to the exact flow map)")
+    rate_axes(ax, m.index, m["mean"], m["sem"].fillna(0), fit, "n", None, label="one-step CM (neural" + (", control variate)" if controlled else ")"), color=NEURAL_COLOR, excluded=~m.index.isin(keep), why_excluded="learning error or sample floor > W1 / 3")
+    ax.plot(le_n.index, le_n.values, "s--", color=NEURAL_COLOR, ms=3, lw=1, label="its learning error (to the exact flow map)")
     ax.axhline(s["floor"].mean(), color="grey", lw=1, label="neural W1's sample floor")
     return out
 
@@ -368,8 +416,12 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     fig, axes = plt.subplots(1, len(dims), figsize=(8.5 * len(dims), 4.8), squeeze=False, layout="constrained")
     out = []
     for ax, d in zip(axes[0], dims):
+        xs = np.asarray(sorted(df[(df["d"] == d) & (df["n_train"] > 0)]["n_train"].unique()), float)
         if d == 1:
-            out += _exact_1d_checks(df, ax, profile)
+            checks_1d, exact_fit = _exact_1d_checks(df, ax, profile)
+            out += checks_1d
+            if ((df["kind"] == "neural") & (df["d"] == 1)).any():
+                out += _neural_checks(df, 1, exact_fit, ax, profile)
         else:
             exact_fit = None
             if ((df["kind"] == "exact_product") & (df["d"] == d)).any():
@@ -377,12 +429,11 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
                 out += checks_d
             if ((df["kind"] == "neural") & (df["d"] == d)).any():
                 out += _neural_checks(df, d, exact_fit, ax, profile)
-            xs = np.asarray(sorted(df[(df["d"] == d) & (df["n_train"] > 0)]["n_train"].unique()), float)
             ax.set(xlabel="training-set size n", ylabel="W1 to the population", title=f"d = {d}")
             for key, ls in (("dou_isolation", (0, (1, 1))), ("dou_distillation", "-.")):
                 y0 = ax.get_ylim()[1] / 1.5
                 ax.plot(xs, y0 * (xs / xs[0]) ** n_exponent(key, d), ls=ls, color="k", lw=0.8, label=f"{'isolation' if key == 'dou_isolation' else 'distillation'} bound slope {n_exponent(key, d):+.3f}")
-            design_ticks(ax, xs)
+        design_ticks(ax, xs)
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel: the curves span it
     save_figure(fig, figures_dir, NAME)
     return out

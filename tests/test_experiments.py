@@ -7,6 +7,7 @@ import tempfile
 
 import pandas as pd
 import pytest
+import torch
 
 from cmtheory.rates import VERDICTS, assert_rate, fit_power_law
 from cmtheory.sweep import config_key
@@ -129,16 +130,21 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path, monkeypatch):
     at delta = 0.05 within delta E|Z| of the memorisation limit (triangle inequality) and the
     distillation analogue faster than its bound; the checks name every row, the
     neural rows carry their learning error against the exact flow map and say beyond which n the
-    statistical error falls below three times it. The d = 2 quantisers are halved (48^2 atoms for
+    statistical error falls below three times it; in d = 1 the model's W1 is fitted with its
+    training set's exact W1 as a control variate (the training set is the one its seed draws
+    first). The d = 2 quantisers are halved (48^2 atoms for
     the empirical measure, 24^2 for the analogues: the brackets widen, the checks' rules are the
     same): under a third of the time at the profile's sizes."""
     from experiments import statistical_rate as C
 
     monkeypatch.setattr(C, "K", {**C.K, 2: 48})
     monkeypatch.setattr(C, "KS", {**C.KS, 2: 24})
+    monkeypatch.setattr(C, "PAIRS", 256)
+    monkeypatch.setattr(C, "CONTROL_DRAWS", 20)
+    monkeypatch.setattr(C, "EVAL", {**C.EVAL, 1: 4000})
     cfgs = [{"kind": "exact_1d", "d": 1, "n_train": n, "rep": r} for n in (64, 256, 1024, 4096) for r in range(4)]
     cfgs += [{"kind": "exact_product", "d": 2, "n_train": n, "rep": r} for n in (16, 64, 256) for r in range(2)]
-    cfgs += [{"kind": "neural", "d": 2, "n_train": n, "rep": 0, "iterations": 20, "width": 16, "depth": 2} for n in (0, 64)]
+    cfgs += [{"kind": "neural", "d": d, "n_train": n, "rep": 0, "iterations": 20, "width": 16, "depth": 2} for d in (1, 2) for n in (0, 64)]
     df = _rows(C, cfgs)
     one = df[df["d"] == 1]
     emp = one[one["metric"] == "w1_empirical"]
@@ -159,6 +165,8 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path, monkeypatch):
         "C: W1 vs n, isolation analogue, delta = 0.002, d=1",
         "C: W1 vs n, isolation analogue, delta = 0.05, d=1",
         "C: W1 vs n, distillation analogue, h(n) = n^(-1/5), delta = 0.002, d=1",
+        "C: W1 vs n, one-step CM, d=1 (isolation exponent)",
+        "C: W1 vs n, one-step CM, d=1 (distillation exponent)",
         "C: W1 vs n, empirical measure (exact OT to a quantised population), d=2",
         "C: W1 vs n, isolation analogue, delta = 0.05, d=2",
         "C: W1 vs n, distillation analogue, h(n) = n^(-1/6), delta = 0.002, d=2",
@@ -166,10 +174,17 @@ def test_statistical_rate_exact_analogues_and_checks(tmp_path, monkeypatch):
         "C: W1 vs n, one-step CM, d=2 (distillation exponent)",
     ]
     assert checks[0].verdict in VERDICTS and checks[3].verdict == "faster than the bound"
-    assert checks[6].verdict == "faster than the bound"  # distillation in d = 2: slope about -0.26 against -1/14
+    assert checks[8].verdict == "faster than the bound"  # distillation in d = 2: slope about -0.26 against -1/14
     assert any("falls below three times the mean learning error" in note for note in checks[-1].notes)
+    assert any("as a control variate" in note for note in checks[4].notes) and not any("control variate" in note for note in checks[-1].notes)
     le = df[df["metric"] == "learning_error"]
-    assert len(le) == 2 and (le["value"] > 0).all() and (le["se"] < le["value"]).all()
+    assert len(le) == 4 and (le["value"] > 0).all() and (le["se"] < le["value"]).all()
+    # d = 1: the model's W1 is exact against the population's CDF, its training set's W1 is the
+    # empirical measure's exact W1, and the controlled value is their difference plus the fresh mean
+    n1 = df[(df["kind"] == "neural") & (df["d"] == 1) & (df["n_train"] == 64)].set_index("metric")["value"]
+    x = C.target(1).sample(64, torch.Generator().manual_seed(0))  # _rows runs every config at seed 0
+    assert n1["w1_training_set"] == pytest.approx(C.empirical_w1_1d(x.numpy(), C.target(1).factor).value, rel=1e-12)
+    assert C.controlled_w1(df[(df["kind"] == "neural") & (df["d"] == 1)])["value"].iloc[0] == pytest.approx(n1["w1_model"] - n1["w1_training_set"] + n1["w1_empirical_mean"], rel=1e-12)
     assert (tmp_path / "statistical_rate.png").exists()
 
 

@@ -20,7 +20,12 @@ The teacher's solver is a DDIM step (:func:`cmtheory.samplers.ode.ddim_step`, as
 CM code; the default) or a Heun step (:func:`cmtheory.samplers.ode.heun_step`, as Song et al.
 2023 distil EDM). A network trained by CD or Direct CM learns the teacher's N-step solve, not
 the exact flow map: the two differ by the solver's discretisation error, first order in the step
-for DDIM and second order for Heun.
+for DDIM and second order for Heun. The ``"exact"`` teacher has no such error: it precomputes
+``pairs`` trajectories of the exact flow through the grid (:func:`flow_trajectories`, the
+reference solver) and each iteration draws its (level, trajectory) pairs from them, so
+:math:`\Phi_1(y_i) = y_{i-1}` and :math:`\Phi(y_i) = y_0` on the same trajectory. The flow
+carries the noisy law at :math:`s_N` onto the noisy law at every level, so each level's inputs
+have the exact marginal; the cost is a finite set of ``pairs`` trajectories instead of fresh draws.
 
 :math:`f^-` is the online network under ``no_grad`` (stop-gradient, ``ema=0``, as in the
 Direct CM code) or an EMA copy. The loss is the plain mean squared error with i uniform.
@@ -48,13 +53,14 @@ from torch import nn
 
 from cmtheory._checks import check_noise_levels, check_positive, check_positive_int
 from cmtheory.consistency.networks import EDMConsistency, TimeMLP, TrigFlowConsistency, time_embedding
-from cmtheory.samplers.ode import ddim_step, heun_step
+from cmtheory.samplers.ode import ddim_step, heun_step, reference_flow_map
 from cmtheory.targets.base import Target
 
 __all__ = [
     "TrainingLog",
     "block_means",
     "teacher_solve",
+    "flow_trajectories",
     "train_consistency",
     "train_ct_sequence",
     "consistency_sample",
@@ -68,6 +74,8 @@ __all__ = [
 DTYPE = torch.float32
 METHODS = ("ct", "cd", "direct")
 TEACHERS = {"ddim": ddim_step, "heun": heun_step}
+EXACT_TEACHER = "exact"  # the exact flow along precomputed trajectories (flow_trajectories)
+FLOW_RTOL = 1e-9  # the reference solver's tolerance for the exact teacher: far below any learning error
 SCM_MODES = ("sct", "scd")
 
 
@@ -130,6 +138,24 @@ def _teacher_step(teacher: str):
     if teacher not in TEACHERS:
         raise ValueError(f"teacher must be one of {tuple(TEACHERS)}, got {teacher!r}")
     return TEACHERS[teacher]
+
+
+def flow_trajectories(target: Target, s: torch.Tensor, m: int, generator: torch.Generator, rtol: float = FLOW_RTOL) -> torch.Tensor:
+    r"""m trajectories of the exact probability-flow ODE through the ascending grid ``s``.
+
+    :math:`y_N = X_0 + s_N Z` and :math:`y_{i-1} = \Phi(y_i; s_i \to s_{i-1})` by the reference
+    solver (:func:`cmtheory.samplers.ode.reference_flow_map`, DOP853 at ``rtol``), so
+    :math:`y_i` has the noisy law :math:`p_{s_i}` at every level (the flow preserves the
+    marginals) and :math:`y_0 = \Phi(y_i; s_i \to s_0)` for every i. Returns a float64 tensor
+    of shape (N + 1, m, d), level i at index i, on the generator's device.
+    """
+    check_positive_int(m, "m")
+    y = target.sample(m, generator, dtype=torch.float64) + float(s[-1]) * torch.randn(m, target.d, generator=generator, dtype=torch.float64, device=generator.device)
+    out = [y]
+    for i in range(s.numel() - 1, 0, -1):
+        y = reference_flow_map(target.denoiser, y, float(s[i]), float(s[i - 1]), rtol=rtol, atol=rtol)
+        out.append(y)
+    return torch.stack(out[::-1])
 
 
 def teacher_solve(target: Target, y: torch.Tensor, s: torch.Tensor, start: torch.Tensor, teacher: str = "ddim") -> torch.Tensor:
@@ -208,6 +234,7 @@ def train_consistency(
     depth: int = 3,
     sigma_data: float | None = None,
     teacher: str = "ddim",
+    pairs: int = 8192,
     generator: torch.Generator | None = None,
 ) -> tuple[EDMConsistency, TrainingLog]:
     r"""Train one network :math:`f_\theta(y, \sigma)` over the whole grid (CT, CD or Direct CM).
@@ -233,8 +260,11 @@ def train_consistency(
         Size of the MLP.
     sigma_data : float, optional
         Scale in the skip parameterisation; by default the target's root mean coordinate variance.
-    teacher : {"ddim", "heun"}
-        The teacher's ODE step for ``"cd"`` and ``"direct"`` (ignored by ``"ct"``).
+    teacher : {"ddim", "heun", "exact"}
+        The teacher's ODE step for ``"cd"`` and ``"direct"`` (ignored by ``"ct"``); ``"exact"``
+        is the exact flow along ``pairs`` precomputed trajectories (:func:`flow_trajectories`).
+    pairs : int
+        Trajectories of the exact teacher (used only with ``teacher="exact"``).
     generator : torch.Generator
         Source of all randomness (initial parameters included).
 
@@ -247,22 +277,34 @@ def train_consistency(
     if not 0.0 <= ema < 1.0:
         raise ValueError(f"ema must be in [0, 1), got {ema!r}")
     _check_training(target, iterations, batch, lr)
-    step = _teacher_step(teacher)
+    if teacher not in (*TEACHERS, EXACT_TEACHER):
+        raise ValueError(f"teacher must be one of {(*TEACHERS, EXACT_TEACHER)}, got {teacher!r}")
+    check_positive_int(pairs, "pairs")
+    exact = teacher == EXACT_TEACHER and method != "ct"
     g, s, model = _setup(target, lambdas, sigma_data, width, depth, generator)
     N, sd = s.numel() - 1, model.sigma_data
     f_minus = copy.deepcopy(model).requires_grad_(False) if ema > 0 else model
+    paths = flow_trajectories(target, s.double(), pairs, g).to(DTYPE) if exact else None
 
-    def loss_fn(it):
+    def draw():
+        """Levels i, inputs y at s_i and the teacher's points: the same-Z point at s_{i-1} (CT),
+        the teacher's step to s_{i-1} (CD) or its full solve to s_0 (direct)."""
+        if exact:
+            i = torch.randint(1, N + 1, (batch,), generator=g, device=g.device)
+            j = torch.randint(pairs, (batch,), generator=g, device=g.device)
+            return i, paths[i, j], paths[0 if method == "direct" else i - 1, j]
         x0 = target.sample(batch, g, dtype=DTYPE)
         z = _randn(x0.shape, g)
         i = torch.randint(1, N + 1, (batch,), generator=g, device=g.device)
         y = x0 + s[i][:, None] * z
+        if method == "direct":
+            return i, y, teacher_solve(target, y, s, i, teacher)
+        return i, y, (x0 + s[i - 1][:, None] * z if method == "ct" else TEACHERS[teacher](target.denoiser, y, s[i], s[i - 1]))
+
+    def loss_fn(it):
         with torch.no_grad():
-            if method == "direct":
-                goal = teacher_solve(target, y, s, i, teacher)
-            else:
-                y_lo = x0 + s[i - 1][:, None] * z if method == "ct" else step(target.denoiser, y, s[i], s[i - 1])
-                goal = f_minus(y_lo, s[i - 1])
+            i, y, y_lo = draw()
+            goal = y_lo if method == "direct" else f_minus(y_lo, s[i - 1])
         return ((model(y, s[i]) - goal) ** 2).sum(1).mean()
 
     def ema_update():
@@ -271,7 +313,7 @@ def train_consistency(
                 p_t.lerp_(p, 1 - ema)
 
     log = _optimise(model, loss_fn, iterations, lr, ema_update if ema > 0 else None, lr_decay=lr_decay)
-    log.extra.update(method=method, ema=ema, N=N, sigma_data=sd, lr_decay=lr_decay, teacher=teacher if method != "ct" else None)
+    log.extra.update(method=method, ema=ema, N=N, sigma_data=sd, lr_decay=lr_decay, teacher=teacher if method != "ct" else None, pairs=pairs if exact else None)
     return model, log
 
 
