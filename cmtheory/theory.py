@@ -8,6 +8,7 @@ Details that could not be read from the papers themselves are flagged in ``notes
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -159,6 +160,19 @@ BOUNDS: dict[str, Bound] = {
             "Needs T >= C d^2 log^3 T and N = ceil(C log T) refinement rounds; cmtheory runs N = K. "
             "Score terms: C sqrt(d log^4 T) eps_score + C d log^(3/2) T eps_Jacobi.",
             {"T": 8},
+            {"eps_score": 1.0, "eps_Jacobi": 1.0},
+        ),
+        Bound(
+            "heroism_k2",
+            "Li, Zhou, Wei & Chen 2025, HEROISM: a K-th order training-free ODE sampler (arXiv 2506.24042), Theorem 1, K = 2",
+            "TV(output, X_1)",
+            "C d^2 (d log^2 T / T)^K log^2 T (+ score terms), K = 2",
+            {"T": -2.0, "d": 4.0},
+            functools.partial(_heroism, K=2),
+            {"d": 1 + 2 / 2, "inv_eps": 1 / 2},
+            "Theorem 1 holds for every K; cmtheory runs N = K = 2 refinement rounds. "
+            "Score terms: C sqrt(d log^4 T) eps_score + C d log^(3/2) T eps_Jacobi.",
+            {"T": 6},
             {"eps_score": 1.0, "eps_Jacobi": 1.0},
         ),
         Bound(

@@ -60,6 +60,7 @@ def test_accelerated_checks_cover_the_registry():
     cfgs = [{"kind": "exact", "sampler": s, "schedule": "linear", "T": T, "cells": 512, "n_mc": 0} for s in A.EXACT_LAW_SAMPLERS for T in (50, 100, 200)]
     cfgs += [{"kind": "exact", "sampler": s, "schedule": "theory", "T": T, "cells": 512, "n_mc": 0} for s in sampler_names("deterministic") for T in (50, 100, 200)]
     cfgs += [{"kind": "mc", "sampler": s, "T": T, "rep": r, "n": 4000} for s in sampler_names("stochastic") for T in (25, 35, 50) for r in range(2)]
+    cfgs += [{"kind": "exact", "sampler": s, "schedule": sch, "T": T0 * k, "cells": 512, "n_mc": 0} for s, T0 in A.FIT_FROM.items() for sch in A.SCHEDULES for k in (1, 2, 4) if T0 * k > 200]
     with tempfile.TemporaryDirectory() as tmp:
         checks = A.checks(_rows(A, cfgs), tmp, "test")
     claims = {c.claim: c for c in checks}
@@ -69,6 +70,10 @@ def test_accelerated_checks_cover_the_registry():
     assert all(f"E: TV vs T, {s} (theory schedule, exact law, d=1)" in claims for s in sampler_names("deterministic"))
     assert all(any(k.startswith(f"E: W1 vs T, {s} ") for k in claims) for s in sampler_names("stochastic"))
     assert claims["E: TV at step T/8, li_icml2024_ode (linear schedule, exact law)"].verdict == "rate observed"
+    for s, T0 in A.FIT_FROM.items():  # fitted from T0 on their longer grids, and only there
+        for sch in A.SCHEDULES:
+            c = claims[f"E: TV vs T, {s} ({sch} schedule, exact law, d=1)"]
+            assert min(p["T"] for p in c.fit.points) >= T0 and any(n.startswith(f"Fitted from T = {T0}") for n in c.notes)
 
 
 def test_consistency_training_slope_through_experiment():

@@ -22,6 +22,21 @@ def test_declared_exponents_match_the_formula(key):
     assert fit.exponents["d"] == pytest.approx(b.exponents["d"], abs=1e-9)
 
 
+@pytest.mark.parametrize("key", ["heroism", "heroism_k2"])
+def test_heroism_exponents_match_theorem_1(key):
+    """Theorem 1 at K = 3 and K = 2: the fitted exponents of the bound's own values (T = 1e8..1e9)
+    are the declared ones within the slope of its log^(2K+2) T factor, d^(2+K) exactly, and the
+    steps exponents are d^(1+2/K), eps^(-1/K)."""
+    b = bound(key)
+    K = -b.exponents["T"]
+    assert b.log_powers["T"] == 2 * K + 2
+    Tg, dg = np.meshgrid(np.geomspace(1e8, 1e9, 4), [2.0, 4, 8, 16])
+    fit = fit_power_law(np.array([b(d=d, T=t) for t, d in zip(Tg.ravel(), dg.ravel())]), T=Tg.ravel(), d=dg.ravel())
+    assert 0 <= fit.exponents["T"] - b.exponents["T"] <= b.log_powers["T"] / math.log(1e8)
+    assert fit.exponents["d"] == pytest.approx(2 + K, abs=1e-9)
+    assert b.steps_exponents == pytest.approx({"d": 1 + 2 / K, "inv_eps": 1 / K})
+
+
 def test_steps_exponents_follow_from_rate_exponents():
     """err ~ d^b / T^a  =>  T ~ d^(b/a) eps^(-1/a)."""
     for key in ("li_huang_wei_ct", "li_cai_accelerated", "li_yan_ddpm", "li_icml2024_sde"):
