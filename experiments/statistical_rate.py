@@ -122,7 +122,8 @@ PROFILES = {
     # CM on the same exact flow 0.020, 0.030, 0.020, 0.013 (the population: 0.0096 at width 128,
     # depth 3). Direct CM at width 128, depth 3, one seed each: 6000 steps 0.057, 0.028 at n = 16,
     # 64; 20000 steps 0.015, 0.034, 0.022, 0.012 at n = 4..256 (25 s a model); width 256, depth 4,
-    # 20000 steps 0.0074, 0.015, 0.014, 0.010 (90 s). Against the empirical measure's mean W1 (about
+    # 20000 steps (the full profile's budget) 0.0074, 0.015, 0.014, 0.010 (90 s), and 0.0049 at
+    # n = 1024 (134 s), a sixth of the empirical W1 there. Against the empirical measure's mean W1 (about
     # 1.1 n^(-1/2) in d = 1: 0.136 at n = 64, 0.074 at 256, 0.030 at 1024) that is below a third
     # of W1 up to n = 256 and above it from n = 1024, where the slope cannot be seen. In d = 2,
     # width 256, depth 4, 6000 steps: 0.0094 on the population and 0.072 at n = 16 (26 s a model).
