@@ -398,6 +398,21 @@ def test_high_dim_ideal_ct_rows_decay_like_1_over_T_and_end_in_verdicts(tmp_path
     assert all(not c.verdict.startswith("inconclusive") for c in checks)
 
 
+def test_accelerated_row_without_its_longer_grid_is_inconclusive_not_an_error():
+    """A table that lacks a FIT_FROM sampler's longer grid (an older table, a custom grid) gives
+    that row an inconclusive verdict naming the missing values of T; the other rows still fit."""
+    from experiments import accelerated as A
+    from cmtheory.report import plt
+
+    cfgs = [{"kind": "exact", "sampler": s, "schedule": "linear", "T": T, "cells": 512, "n_mc": 0} for s in ("dpm_solver_pp_2m", "ddim") for T in (50, 100, 200)]
+    fig, ax = plt.subplots()
+    checks = {c.claim: c for c in A._exact_T_checks(_rows(A, cfgs), "linear", "test", ax)}
+    plt.close(fig)
+    c = checks["E: TV vs T, dpm_solver_pp_2m (linear schedule, exact law, d=1)"]
+    assert c.fit is None and c.verdict == "inconclusive (fewer than 3 values of T >= 800 in the table)"
+    assert checks["E: TV vs T, ddim (linear schedule, exact law, d=1)"].fit is not None
+
+
 @pytest.mark.parametrize("profile", ["quick", "full"])
 def test_accelerated_profiles_build_every_schedule(profile):
     """Every config of the profile has a valid schedule (the linear schedule needs T > beta_max = 20:
