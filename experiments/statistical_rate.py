@@ -132,9 +132,12 @@ PROFILES = {
     # 0.5 over training sets at every n = 4..256 (2000 draws each: mean 0.524, 0.264, 0.134,
     # 0.066, slope -0.497 [-0.505, -0.490]), and 4 seeds put the model's slope at -0.56 [-0.71,
     # -0.41], 6 at -0.63 [-0.74, -0.52] (its mean at n = 4, 0.75, two standard errors above
-    # 0.52); the quick profile takes 8 (9 s a model at width 128, depth 3, 8000 steps).
+    # 0.52). Hence the control variate (controlled_w1): on the same runs it gives -0.496 [-0.510,
+    # -0.482] from 4 seeds, -0.499 [-0.510, -0.487] from 6 and -0.497 [-0.505, -0.488] from 8 (8
+    # seeds took the quick profile to 11.9 min); the quick profile takes 4 (9-20 s a model at
+    # width 128, depth 3, 8000 steps).
     "quick": {
-        "neural": {"d": [1], "n": [0, 4, 16, 64, 256], "reps": 8, "population_reps": 2, "iterations": 8000, "width": 128, "depth": 3},
+        "neural": {"d": [1], "n": [0, 4, 16, 64, 256], "reps": 4, "population_reps": 2, "iterations": 8000, "width": 128, "depth": 3},
         "exact_1d": {"n": [64, 256, 1024, 4096, 16384], "reps": 16},
         "exact_product": {"d": [2], "n": [16, 64, 256, 1024, 4096], "reps": 4},
     },
