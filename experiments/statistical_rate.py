@@ -353,9 +353,11 @@ def _neural_checks(df: pd.DataFrame, d: int, exact_fit, ax, profile: str) -> lis
              + ", ".join(f"n={int(k)}: {v:.3g}" for k, v in le_n.items()) + (f"; trained on the population: {le_pop.mean():.3g}" if le_pop.size else "") + "."]
     if exact_fit is not None:
         C, a = math.exp(exact_fit.log_prefactor), exact_fit.exponents["n"]
-        n_star = (3 * le_n.mean() / C) ** (1 / a)
+        n_last, le_last = int(le_n.index.max()), le_n.iloc[-1]
+        n_star = (3 * le_last / C) ** (1 / a)
         where = f"beyond n = {n_star:.3g}: beyond that n" if n_star > le_n.index.min() else f"at n = {n_star:.3g}, below the smallest n trained ({int(le_n.index.min())}): at every n of the design"
-        notes.append(f"The exact analogue in d = {d} (the empirical measure's W1, fitted {C:.3g} n^{a:+.3f}) falls below three times the mean learning error ({le_n.mean():.3g}) {where} the model's slope cannot be seen.")
+        notes.append(f"The exact analogue in d = {d} (the empirical measure's W1, fitted {C:.3g} n^{a:+.3f}) falls below three times the learning error at the largest n trained "
+                     f"(n = {n_last}: {le_last:.3g}) {where} the model's slope cannot be seen.")
     else:
         notes.append(f"No exact analogue in d = {d} in this profile: the statistical error beside the learning error is not measured.")
     if controlled:
