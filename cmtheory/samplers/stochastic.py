@@ -194,10 +194,11 @@ def one_score_reuse(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, 
         st = score(yy, a, s)
         out = torch.add(yy, st, alpha=beta, out=_iterate(state, t, yy))  # the next iterate, (yy + delta + beta st) / sqrt(alpha_t) + c Z below
         if prev:
-            delta = torch.add(st, prev["score"], alpha=-math.sqrt(prev["alpha_t"]), out=_scratch(state, "delta", yy)).mul_(0.5 * prev["beta"])
-            cap = clip * 0.5 * prev["beta"] * math.sqrt(prev["beta"] / prev["alpha_t"]) * math.sqrt(yy.shape[1])
-            norm = delta.norm(dim=1, keepdim=True)
-            out.addcmul_(delta, torch.clamp(cap / torch.clamp(norm, min=1e-300), max=1.0))
+            # delta = (beta_{t+1} / 2) diff, scaled to norm <= clip (beta_{t+1} / 2) c_{t+1} sqrt(d): the factor
+            # min(1, cap / |diff|) = cap / max(|diff|, cap), with no division by a zero norm
+            diff = torch.add(st, prev["score"], alpha=-math.sqrt(prev["alpha_t"]), out=_scratch(state, "delta", yy))
+            cap = clip * math.sqrt(prev["beta"] / prev["alpha_t"]) * math.sqrt(yy.shape[1])
+            out.addcmul_(diff, torch.div(cap, diff.norm(dim=1, keepdim=True).clamp_(min=cap)), value=0.5 * prev["beta"])
         prev.update(beta=beta, alpha_t=alpha_t, score=st)
         c = math.sqrt(beta / alpha_t)
         return out.div_(math.sqrt(alpha_t)).add_(_draw(state, yy, generator), alpha=c)
