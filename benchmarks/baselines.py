@@ -36,7 +36,7 @@ class SchedulerStyleDDPM:
         current_coeff = current_alpha_t**0.5 * beta_prod_t_prev / beta_prod_t
         prev = original_coeff * pred_original_sample + current_coeff * sample
         if t > 0:
-            noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype)
+            noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype, device=sample.device)
             prev = prev + current_beta_t**0.5 * noise
         return prev
 

@@ -32,9 +32,13 @@ from cmtheory.samplers import SAMPLERS, cache_block_rows
 from cmtheory.samplers.scores import CountingScore
 
 ROTATE = 4  # distinct score inputs the sampler floor's timing cycles through
-# runs of each sampler (unblocked, blocked) and of its floor's score calls, interleaved, the least
-# time of each kept: single runs at a1529d8 put the blocked DDPM at 1.02x to 1.32x of its floor on
-# one afternoon, and the median of 3 put the blocked li_icml2024 at 1.34x (1.06x in its third run)
+# rounds over all samplers, each timing a sampler unblocked, blocked and its floor's score calls;
+# the least time of each is kept. The blocked runs, whose iterates live in the shared L3, slow down
+# in episodes of about a minute while single-thread work does not: on 2026-11-29 the blocked DDPM
+# took 2.35-2.45 s for a minute, 2.92-3.08 s for the next 40 s and 2.37-2.48 s after, with 30 draws
+# timed between its runs at 0.46 s throughout. A sampler's repeats a round (~2.5 min) apart are
+# not all caught by one episode; back to back (as before 2026-11-29) they were: DDPM blocked 1.30x
+# (1.30-1.34) of its floor in one run of this script, 1.02x in the next
 SAMPLER_REPEATS = 3
 
 
@@ -100,19 +104,23 @@ def _sampler_section(n, d, T, K, device, lines, summary):
               f"Unblocked: the whole batch at every step. Blocked: `block_rows=\"auto\"`, the whole chain on blocks of "
               f"{cache_block_rows(y0)} rows in turn (4 MiB each), which keep a block's iterates and the score's intermediates in cache; "
               "the floor still times full-batch score calls.", "",
-              f"Times are the least of {SAMPLER_REPEATS} runs (other work on the machine only adds time), each sampler's runs and its floor's score calls interleaved; "
+              f"Times are the least of {SAMPLER_REPEATS} runs (other work on the machine only adds time), taken in {SAMPLER_REPEATS} rounds over all samplers, "
+              "each round timing a sampler unblocked, blocked and its floor's score calls in turn, so that a sampler's runs lie minutes apart; "
               "the ratios are of those least times, the range of the per-run ratios in brackets.", "",
               "| sampler | unblocked (s) | samples x steps / s | score evaluations / s (HVP counted as one) | score (+HVP) cost alone (s) | draws per step | floor (s) | unblocked / floor | blocked (s) | blocked / floor |",
               "|---|---|---|---|---|---|---|---|---|---|"]
-    for name in SAMPLERS:
-        draws = draws_per_step(SAMPLERS[name], target)
-        unblocked, blocked, bases = [], [], []
-        for _ in range(SAMPLER_REPEATS):  # interleaved: a slow minute weighs on all three alike
+    timed = {name: {"unblocked": [], "blocked": [], "base": []} for name in SAMPLERS}
+    score_calls = {}
+    for _ in range(SAMPLER_REPEATS):
+        for name, timing in timed.items():
             c = CountingScore(target.score)
-            unblocked.append(timeit(lambda: runs(name, None)(c), repeats=1, warmup=0))
-            calls = c.calls
-            blocked.append(timeit(lambda: runs(name, "auto")(target.score), repeats=1, warmup=0))
-            bases.append(score_time(calls) + (hvp_time(T) if SAMPLERS[name].needs_hvp else 0.0))
+            timing["unblocked"].append(timeit(lambda: runs(name, None)(c), repeats=1, warmup=0))
+            score_calls[name] = c.calls
+            timing["blocked"].append(timeit(lambda: runs(name, "auto")(target.score), repeats=1, warmup=0))
+            timing["base"].append(score_time(c.calls) + (hvp_time(T) if SAMPLERS[name].needs_hvp else 0.0))
+    for name, timing in timed.items():
+        draws, calls = draws_per_step(SAMPLERS[name], target), score_calls[name]
+        unblocked, blocked, bases = timing["unblocked"], timing["blocked"], timing["base"]
         floors = [b + T * (draws * t_draw + t_pass) for b in bases]
         ratios = {kind: sorted(x / f for x, f in zip(times, floors)) for kind, times in (("unblocked", unblocked), ("blocked", blocked))}
         t, t_blocked, base, floor = (min(x) for x in (unblocked, blocked, bases, floors))
@@ -282,6 +290,23 @@ def _radial_section(lines, summary, d: int = 4096, T: int = 1000):
     lines.append("")
 
 
+def _throughput_section(device, lines, summary, n: int = 1_000_000, d: int = 64, K: int = 16, T: int = 50):
+    """DDPM samples x steps per second at n = 1e6 on ``device`` and on this machine's CPU, in the same
+    run (least of 2 runs after a warm-up): the GPU row's ratio. Nothing is timed when ``device`` is the CPU."""
+    if device == "cpu":
+        return
+    target, sched = gmm("isotropic", d, K, torch.Generator().manual_seed(0)), linear_schedule(T)
+    rates = {}
+    for dev in ("cpu", device):
+        y0 = torch.randn(n, d, generator=torch.Generator().manual_seed(1)).to(dev)
+        g = torch.Generator(device=dev).manual_seed(2)
+        rates[dev] = n * T / timeit(lambda: SAMPLERS["ddpm"].run(target.score, sched, y0, g), repeats=2, warmup=1)
+    lines += [f"### DDPM throughput at n = {n}, d = {d}, isotropic GMM K = {K}, T = {T}, float32", "",
+              "| device | samples x steps / s |", "|---|---|", f"| cpu ({torch.get_num_threads()} threads) | {rates['cpu']:.3g} |",
+              f"| {device} | {rates[device]:.3g} |", ""]
+    summary["gpu throughput"] = (rates[device] / rates["cpu"], rates["cpu"], rates[device])
+
+
 def _verdict(ok: bool, miss: str) -> str:
     return "met" if ok else f"missed: {miss}"
 
@@ -307,8 +332,12 @@ def _targets(summary, device, quick_s):
     out.append(f"| sliced W at n = 1e6, d = 8, 128 projections: < 20 s and < 1 GiB | {sl[0]:.1f} s, {sl[1]:.0f} MiB | {_verdict(sl[0] < 20 and sl[1] < 1024, 'over')} |")
     if quick_s is not None:
         out.append(f"| quick profile from a fresh clone (set-up included) within 15 min | {quick_s / 60:.1f} min | {_verdict(quick_s <= 900, f'{quick_s - 900:.0f} s over')} |")
-    gpu = "not measured: no GPU was lent to this task" if device == "cpu" else "see the tables above"
-    out += [f"| GPU >= 10x CPU throughput at n = 1e6 | {gpu} | {'not measured' if device == 'cpu' else 'see above'} |", ""]
+    if "gpu throughput" in summary:
+        r, cpu, gpu = summary["gpu throughput"]
+        out.append(f"| GPU >= 10x CPU throughput at n = 1e6 (DDPM, d = 64, K = 16) | {gpu:.3g} / {cpu:.3g} samples x steps / s = {r:.1f}x | {_verdict(r >= 10, 'below 10x')} |")
+    else:
+        out.append("| GPU >= 10x CPU throughput at n = 1e6 (DDPM, d = 64, K = 16) | not measured: no GPU was lent to this task | not measured |")
+    out.append("")
     return out
 
 
@@ -347,7 +376,8 @@ def _notes(summary, T):
         "  Peak memory: the peak resident set size during the call above the RSS just before it (Linux VmHWM, reset through /proc/self/clear_refs).",
         "- Sweeps: per-config work is single-threaded numpy/torch, so 2 workers on 2 cores give at most 2x; short sweeps",
         "  (manifold) are dominated by start-up and the final table and figure writing.",
-        "- GPU: no device was lent to this task; nothing was measured on a GPU. `python -m benchmarks.run_all` on a CUDA",
+        ("- GPU: no device was lent to this task; nothing was measured on a GPU. `python -m benchmarks.run_all` on a CUDA"
+         if "gpu throughput" not in summary else "- GPU: the tables above ran on the GPU; the throughput table compares it with this machine's CPU. `python -m benchmarks.run_all` on a CUDA"),
         "  machine (`--device auto`) records the GPU rows.",
         "",
     ]
@@ -426,6 +456,7 @@ def main(argv=None):
     _cost_section(lines, results)
     _radial_section(lines, summary)
     _metric_section(lines, summary)
+    _throughput_section(args.device, lines, summary)
     if not args.skip_sweeps:
         _sweep_section(lines, summary)
     lines += _targets(summary, args.device, quick_s) + _notes(summary, args.T)
