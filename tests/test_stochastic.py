@@ -11,7 +11,7 @@ from cmtheory.laws import gaussian_law, uniform_grid
 from cmtheory.samplers.exact_laws import exact_covariance_law_1d
 from cmtheory.samplers import SAMPLERS
 from cmtheory.laws import ddpm_transition
-from cmtheory.samplers.stochastic import ddpm, hessian_free, li_icml2024, one_score_reuse
+from cmtheory.samplers.stochastic import DrawAhead, ddpm, hessian_free, li_icml2024, one_score_reuse, run_chain
 from cmtheory.targets import GaussianMixture, ProductMixture
 
 GAUSS = GaussianMixture([1.0], [[0.3, -0.2, 1.0]], [[[0.5, 0.1, 0.0], [0.1, 0.3, 0.05], [0.0, 0.05, 0.8]]])
@@ -111,8 +111,55 @@ def test_trajectory_and_callback_see_every_iterate(name):
     assert torch.equal(traj[-1], out)
 
 
+@pytest.mark.parametrize("name", ["ddpm", "exact_covariance", "hessian_free", "one_score_reuse", "li_icml2024"])
+@pytest.mark.parametrize("blocks", [None, 40])
+def test_draw_ahead_changes_no_number(name, blocks):
+    """Drawing Z on a second thread one call ahead gives the serial draws in the serial order: the
+    output is bit-identical (tolerance 0), with blocks too, and the generator is left where serial
+    draws leave it (the next number it gives is the same); the thread count is restored."""
+    sched, threads = linear_schedule(25), torch.get_num_threads()
+    y0 = torch.randn(100, 3, generator=_gen(), dtype=torch.float64)
+    g_serial, g_ahead = _gen(3), _gen(3)
+    spec = SAMPLERS[name]
+    serial = spec.run(GAUSS.score, sched, y0, g_serial, hvp=GAUSS.hvp, block_rows=blocks)
+    ahead = spec.run(GAUSS.score, sched, y0, g_ahead, hvp=GAUSS.hvp, block_rows=blocks, draw_ahead=True)
+    assert torch.equal(serial, ahead)
+    assert torch.equal(torch.rand(5, generator=g_serial), torch.rand(5, generator=g_ahead))
+    assert torch.get_num_threads() == threads
+
+
+def test_draw_ahead_of_another_shape_is_undone():
+    """A call of another shape or dtype than the draw made ahead undoes that draw: the numbers are
+    those of serial normal_ calls on the generator (tolerance 0), and close() leaves the generator
+    at the serial position."""
+    shapes = [(7, 3), (7, 3), (2, 5), (7, 3), (4,), (4,)]
+    g = _gen(4)
+    serial = [torch.empty(sh, dtype=torch.float64).normal_(generator=g) for sh in shapes]
+    source = DrawAhead(_gen(4))
+    try:
+        ahead = [source.normal(torch.empty(sh, dtype=torch.float64)).clone() for sh in shapes]
+    finally:
+        source.close()
+    for a, b in zip(serial, ahead):
+        assert torch.equal(a, b)
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=source.generator))
+
+
+def test_draw_ahead_restores_threads_after_an_error():
+    def failing(t, y, generator):
+        generator.normal(y)
+        raise RuntimeError("step failed")
+
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="step failed"):
+        run_chain(failing, linear_schedule(30), torch.zeros(4, 2), _gen(), draw_ahead=True)
+    assert torch.get_num_threads() == threads
+
+
 def test_invalid_inputs():
     sched = linear_schedule(30)
+    with pytest.raises(ValueError, match="draw_ahead must be a bool"):
+        ddpm(GAUSS.score, sched, torch.randn(4, 3, dtype=torch.float64), draw_ahead=1)
     with pytest.raises(ValueError, match="t_stop"):
         ddpm(GAUSS.score, sched, torch.randn(4, 3, dtype=torch.float64), t_stop=30)
     with pytest.raises(ValueError, match="schedule must be a DiscreteVP"):

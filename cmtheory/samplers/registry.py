@@ -75,7 +75,8 @@ class SamplerSpec:
             than the unblocked run's). Not with ``callback`` or ``return_trajectory``. None (the
             default): one block.
         **kw
-            The sampler's keywords (``t_stop``, ``callback``, ``return_trajectory``, ...).
+            The sampler's keywords (``t_stop``, ``callback``, ``return_trajectory``, ...; a
+            stochastic sampler's ``draw_ahead``, see :func:`cmtheory.samplers.stochastic.run_chain`).
         """
         if block_rows is None:
             return self._run(score, schedule, y, generator, hvp, **kw)
