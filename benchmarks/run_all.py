@@ -88,8 +88,8 @@ def _sampler_section(n, d, T, K, device, lines, summary):
 
     t_warm = timeit(lambda: target.score(xs[0], 0.5, 0.5))
 
-    def runs(name, blocks):
-        return lambda s, spec=SAMPLERS[name]: spec.run(s, sched, y0, hvp=target.hvp, block_rows=blocks)
+    def runs(name, blocks, **kw):
+        return lambda s, spec=SAMPLERS[name]: spec.run(s, sched, y0, hvp=target.hvp, block_rows=blocks, **kw)
 
     buf = torch.empty_like(y0)
     g = torch.Generator(device=device).manual_seed(2)
@@ -103,13 +103,15 @@ def _sampler_section(n, d, T, K, device, lines, summary):
               f"+ one in-place pass over (n, d) per step ({t_pass * 1e3:.2f} ms), all timed in this run; target: time <= 1.15x the floor. "
               f"Unblocked: the whole batch at every step. Blocked: `block_rows=\"auto\"`, the whole chain on blocks of "
               f"{cache_block_rows(y0)} rows in turn (4 MiB each), which keep a block's iterates and the score's intermediates in cache; "
-              "the floor still times full-batch score calls.", "",
+              "the floor still times full-batch score calls. Draw-ahead (stochastic samplers only): blocked, with `draw_ahead=True`, "
+              "each Gaussian draw made on a second thread while the step before it computes on one thread (the same numbers); "
+              "it can go below the floor, whose draws are timed serially.", "",
               f"Times are the least of {SAMPLER_REPEATS} runs (other work on the machine only adds time), taken in {SAMPLER_REPEATS} rounds over all samplers, "
               "each round timing a sampler unblocked, blocked and its floor's score calls in turn, so that a sampler's runs lie minutes apart; "
               "the ratios are of those least times, the range of the per-run ratios in brackets.", "",
-              "| sampler | unblocked (s) | samples x steps / s | score evaluations / s (HVP counted as one) | score (+HVP) cost alone (s) | draws per step | floor (s) | unblocked / floor | blocked (s) | blocked / floor |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    timed = {name: {"unblocked": [], "blocked": [], "base": []} for name in SAMPLERS}
+              "| sampler | unblocked (s) | samples x steps / s | score evaluations / s (HVP counted as one) | score (+HVP) cost alone (s) | draws per step | floor (s) | unblocked / floor | blocked (s) | blocked / floor | draw-ahead (s) | draw-ahead / floor |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    timed = {name: {"unblocked": [], "blocked": [], "ahead": [], "base": []} for name in SAMPLERS}
     score_calls = {}
     for _ in range(SAMPLER_REPEATS):
         for name, timing in timed.items():
@@ -117,6 +119,8 @@ def _sampler_section(n, d, T, K, device, lines, summary):
             timing["unblocked"].append(timeit(lambda: runs(name, None)(c), repeats=1, warmup=0))
             score_calls[name] = c.calls
             timing["blocked"].append(timeit(lambda: runs(name, "auto")(target.score), repeats=1, warmup=0))
+            if SAMPLERS[name].kind == "stochastic":
+                timing["ahead"].append(timeit(lambda: runs(name, "auto", draw_ahead=True)(target.score), repeats=1, warmup=0))
             timing["base"].append(score_time(c.calls) + (hvp_time(T) if SAMPLERS[name].needs_hvp else 0.0))
     for name, timing in timed.items():
         draws, calls = draws_per_step(SAMPLERS[name], target), score_calls[name]
@@ -126,8 +130,12 @@ def _sampler_section(n, d, T, K, device, lines, summary):
         t, t_blocked, base, floor = (min(x) for x in (unblocked, blocked, bases, floors))
         evals = calls + (T if SAMPLERS[name].needs_hvp else 0)
         r_u, r_b = t / floor, t_blocked / floor
+        ahead = timing["ahead"]
+        ahead_cells = f"{min(ahead):.2f} | {min(ahead) / floor:.2f}x" if ahead else "| "
         lines.append(f"| {name} | {t:.2f} | {n * T / t:.3g} | {n * evals / t:.3g} | {base:.2f} | {draws:g} | {floor:.2f} | {r_u:.2f}x ({ratios['unblocked'][0]:.2f}-{ratios['unblocked'][-1]:.2f}) "
-                     f"| {t_blocked:.2f} | {r_b:.2f}x ({ratios['blocked'][0]:.2f}-{ratios['blocked'][-1]:.2f}) |")
+                     f"| {t_blocked:.2f} | {r_b:.2f}x ({ratios['blocked'][0]:.2f}-{ratios['blocked'][-1]:.2f}) | {ahead_cells} |")
+        if ahead:
+            summary[f"ahead {name}"] = (min(ahead), t_blocked)
         summary[f"overhead K={K} {name}"] = t / base - 1
         summary[f"floor {name}"] = (r_u, r_b, ratios["blocked"][0], ratios["blocked"][-1])
         summary[f"time {name}"] = t
@@ -367,6 +375,9 @@ def _notes(summary, T):
         "  after another: a block's iterates, buffers and the score's intermediates stay in the L3 cache across the steps, so those",
         "  passes no longer go to memory, and a blocked run can beat the floor, whose score calls are timed on the whole batch.",
         f"  DDPM here: {summary.get('time ddpm', float('nan')):.1f} s; the diffusers-style scheduler loop {summary.get('time scheduler', float('nan')):.1f} s; the numpy loop {summary.get('time numpy', float('nan')):.1f} s.",
+        "  torch draws Gaussian numbers on one core (the uniform stream is serial); `draw_ahead=True` draws the next Z on the other",
+        "  core while the step computes on one thread. Blocked with it against blocked without: "
+        + "; ".join(f"{k[6:]} {v[0]:.2f} s against {v[1]:.2f} s" for k, v in summary.items() if k.startswith("ahead ")) + ".",
         f"- Run length: T = {T} sampler steps (throughput per step does not depend on T), no K = 256 row.",
         "- Sinkhorn: GeomLoss anneals the blur from the cloud's diameter down to blur in steps of `scaling`; its cost is",
         "  (number of steps) x 4 soft-C-transforms over m x m pairs. Its dense backend forms each as several m x m temporaries",
