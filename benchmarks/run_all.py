@@ -126,18 +126,22 @@ def _sampler_section(n, d, T, K, device, lines, summary):
         draws, calls = draws_per_step(SAMPLERS[name], target), score_calls[name]
         unblocked, blocked, bases = timing["unblocked"], timing["blocked"], timing["base"]
         floors = [b + T * (draws * t_draw + t_pass) for b in bases]
-        ratios = {kind: sorted(x / f for x, f in zip(times, floors)) for kind, times in (("unblocked", unblocked), ("blocked", blocked))}
+        runs_of = {"unblocked": unblocked, "blocked": blocked, "blocked + draw-ahead": timing["ahead"]}
+        ratios = {kind: sorted(x / f for x, f in zip(times, floors)) for kind, times in runs_of.items() if times}
         t, t_blocked, base, floor = (min(x) for x in (unblocked, blocked, bases, floors))
         evals = calls + (T if SAMPLERS[name].needs_hvp else 0)
-        r_u, r_b = t / floor, t_blocked / floor
+        least = {kind: min(times) / floor for kind, times in runs_of.items() if times}
+
+        def cells(kind):
+            return f"{least[kind]:.2f}x ({ratios[kind][0]:.2f}-{ratios[kind][-1]:.2f})" if kind in least else ""
+
         ahead = timing["ahead"]
-        ahead_cells = f"{min(ahead):.2f} | {min(ahead) / floor:.2f}x" if ahead else "| "
-        lines.append(f"| {name} | {t:.2f} | {n * T / t:.3g} | {n * evals / t:.3g} | {base:.2f} | {draws:g} | {floor:.2f} | {r_u:.2f}x ({ratios['unblocked'][0]:.2f}-{ratios['unblocked'][-1]:.2f}) "
-                     f"| {t_blocked:.2f} | {r_b:.2f}x ({ratios['blocked'][0]:.2f}-{ratios['blocked'][-1]:.2f}) | {ahead_cells} |")
+        lines.append(f"| {name} | {t:.2f} | {n * T / t:.3g} | {n * evals / t:.3g} | {base:.2f} | {draws:g} | {floor:.2f} | {cells('unblocked')} "
+                     f"| {t_blocked:.2f} | {cells('blocked')} | {f'{min(ahead):.2f}' if ahead else ''} | {cells('blocked + draw-ahead')} |")
         if ahead:
             summary[f"ahead {name}"] = (min(ahead), t_blocked)
         summary[f"overhead K={K} {name}"] = t / base - 1
-        summary[f"floor {name}"] = (r_u, r_b, ratios["blocked"][0], ratios["blocked"][-1])
+        summary[f"floor {name}"] = (least, ratios)
         summary[f"time {name}"] = t
     # what a user would otherwise write
     betas = sched.betas.float()
@@ -327,9 +331,11 @@ def _targets(summary, device, quick_s):
             out.append(f"| {key[6:]} score at >= 50% of the matmul rate | {frac:.1%} | {_verdict(frac >= 0.5, f'{0.5 - frac:.1%} of the matmul rate short')} |")
     r = summary["iso_vs_roofline"]
     out.append(f"| GMM isotropic K=64 score within 1.25x of its roofline | {r:.2f}x | {_verdict(r <= 1.25, f'{r / 1.25 - 1:.1%} over')} |")
-    for key, (plain, ratio, lo, hi) in ((k, v) for k, v in summary.items() if k.startswith("floor ")):
-        out.append(f"| {key[6:]} within 1.15x of its floor (n = 1e5, d = 64, K = 16), blocked run, least of {SAMPLER_REPEATS} | {ratio:.3f}x ({lo:.3f}-{hi:.3f}; unblocked {plain:.3f}x) "
-                   f"| {_verdict(ratio <= 1.15, f'{ratio / 1.15 - 1:.1%} over')} |")
+    for key, (least, ratios) in ((k, v) for k, v in summary.items() if k.startswith("floor ")):
+        best = min((kind for kind in least if kind != "unblocked"), key=least.get)
+        others = "; ".join(f"{kind} {r:.3f}x" for kind, r in least.items() if kind != best)
+        out.append(f"| {key[6:]} within 1.15x of its floor (n = 1e5, d = 64, K = 16), its faster configuration, least of {SAMPLER_REPEATS} "
+                   f"| {least[best]:.3f}x {best} ({ratios[best][0]:.3f}-{ratios[best][-1]:.3f}; {others}) | {_verdict(least[best] <= 1.15, f'{least[best] / 1.15 - 1:.1%} over')} |")
     ddpm_s, ec_s = summary["radial ddpm_law_radial"], summary["radial exact_covariance_law_radial"]
     out.append(f"| exact radial law of a T = 1000 DDPM in d = 4096 under a minute (exact-covariance law beside it) | {ddpm_s:.1f} s (exact-covariance {ec_s:.1f} s) | {_verdict(ddpm_s < 60, f'{ddpm_s - 60:.0f} s over')} |")
     pot, geo = summary["metric POT sinkhorn (before) 4000"], summary["metric sinkhorn 4000"]
