@@ -13,6 +13,7 @@ the same interpreter). Nothing here is a test: numbers are recorded, targets com
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import math
 import multiprocessing as mp
@@ -280,26 +281,46 @@ class _Echo(list):
         return self
 
 
-def _radial_section(lines, summary, d: int = 4096, T: int = 1000):
-    """Exact radial laws of a T-step DDPM and exact-covariance chain on the two-scale mixture in
-    d dimensions, one grid of cells no wider than sqrt(beta_1) (the high_dim experiment's grid
-    at one cell per noise), no Richardson; the TV to the target shows the law is the real one."""
-    from cmtheory.laws import ddpm_law_radial, exact_covariance_law_radial, radial_law, uniform_grid
+def _radial_section(lines, summary, d: int = 4096, T: int = 1000, T_map: int = 200):
+    """Exact radial laws on the two-scale mixture in d dimensions, on the high_dim experiment's grid
+    at one cell per noise, no Richardson: a T-step DDPM and exact-covariance chain (the TV to the
+    target shows the law is the real one), and at T_map steps the deterministic samplers' exact
+    pushforwards (DDIM, HEROISM K = 3) beside DDPM's chain, with the cost per start point (the map
+    is run on every start point, those the resolution adds included)."""
+    from cmtheory.laws import radial_law, uniform_grid
     from cmtheory.metrics import tv_grid
+    from cmtheory.samplers import SAMPLERS, sampler_law_radial
     from experiments.high_dim import radius_grid, scale_mixture
 
-    target, sched = scale_mixture(d, 0.5, 0.5), linear_schedule(T)
-    lo, hi, cells = radius_grid(d, 0.5, T, 1)
-    edges = uniform_grid(lo, hi, cells)
-    lines += [f"### Exact radial laws: T = {T}, d = {d}, target 0.5 N(0, 0.5 I) + 0.5 N(0, I), {cells} radius cells on [{lo:.1f}, {hi:.1f}], one grid", "",
-              "| law | time (s) | TV(output, X_0) | mass off the grid |", "|---|---|---|---|"]
-    for name, fn in (("ddpm_law_radial", ddpm_law_radial), ("exact_covariance_law_radial", exact_covariance_law_radial)):
-        t0 = time.perf_counter()
-        law = fn(target, sched, edges)
-        t = time.perf_counter() - t0
-        lines.append(f"| {name} | {t:.1f} | {tv_grid(law, radial_law(target, 1.0, 0.0, edges)).value:.4f} | {law.lost:.1e} |")
-        summary[f"radial {name}"] = t
-    lines.append("")
+    target = scale_mixture(d, 0.5, 0.5)
+    for steps, names in ((T, ("ddpm", "exact_covariance")), (T_map, ("ddpm", "ddim", "heroism"))):
+        sched = linear_schedule(steps)
+        lo, hi, cells = radius_grid(d, 0.5, steps, 1)
+        edges = uniform_grid(lo, hi, cells)
+        lines += [f"### Exact radial laws: T = {steps}, d = {d}, target 0.5 N(0, 0.5 I) + 0.5 N(0, I), {cells} radius cells on [{lo:.1f}, {hi:.1f}], one grid, start N(0, I)", "",
+                  "| sampler | law | time (s) | start points run | time per start point (ms) | TV(output, X_0) | mass off the grid | law error |", "|---|---|---|---|---|---|---|---|"]
+        for name in names:
+            spec = SAMPLERS[name]
+            rows = {"points": 0}
+            if spec.exact_law == "pushforward":  # count the points the map is run on: rows of the score's calls per step
+                spec = dataclasses.replace(spec, fn=_counting_rows(spec.fn, rows))
+            t0 = time.perf_counter()
+            law = sampler_law_radial(spec, target, sched, edges, start="normal")
+            t = time.perf_counter() - t0
+            per = f"{1e3 * t / rows['points']:.3f}" if rows["points"] else "-"
+            lines.append(f"| {name} | {SAMPLERS[name].exact_law} | {t:.2f} | {rows['points'] or '-'} | {per} | {tv_grid(law, radial_law(target, 1.0, 0.0, edges)).value:.4f} | {law.lost:.1e} | {law.grid_error if law.grid_error is not None else float('nan'):.1e} |")
+            summary[f"radial {name} T={steps}"] = t
+        lines.append("")
+
+
+def _counting_rows(fn, rows: dict):
+    """``fn`` that adds the rows of every start batch it runs to ``rows["points"]``."""
+
+    def run(score, schedule, y, **kw):
+        rows["points"] += y.shape[0]
+        return fn(score, schedule, y, **kw)
+
+    return run
 
 
 def _throughput_section(device, lines, summary, n: int = 1_000_000, d: int = 64, K: int = 16, T: int = 50):
@@ -336,7 +357,7 @@ def _targets(summary, device, quick_s):
         others = "; ".join(f"{kind} {r:.3f}x" for kind, r in least.items() if kind != best)
         out.append(f"| {key[6:]} within 1.15x of its floor (n = 1e5, d = 64, K = 16), its faster configuration, least of {SAMPLER_REPEATS} "
                    f"| {least[best]:.3f}x {best} ({ratios[best][0]:.3f}-{ratios[best][-1]:.3f}; {others}) | {_verdict(least[best] <= 1.15, f'{least[best] / 1.15 - 1:.1%} over')} |")
-    ddpm_s, ec_s = summary["radial ddpm_law_radial"], summary["radial exact_covariance_law_radial"]
+    ddpm_s, ec_s = summary["radial ddpm T=1000"], summary["radial exact_covariance T=1000"]
     out.append(f"| exact radial law of a T = 1000 DDPM in d = 4096 under a minute (exact-covariance law beside it) | {ddpm_s:.1f} s (exact-covariance {ec_s:.1f} s) | {_verdict(ddpm_s < 60, f'{ddpm_s - 60:.0f} s over')} |")
     pot, geo = summary["metric POT sinkhorn (before) 4000"], summary["metric sinkhorn 4000"]
     out.append(f"| Sinkhorn >= 10x faster than POT at n = 4000, d = 8, equal blur | {pot[0]:.2f} s / {geo[0]:.2f} s = {pot[0] / geo[0]:.1f}x | {_verdict(pot[0] / geo[0] >= 10, 'below 10x')} |")

@@ -134,3 +134,15 @@ def check_gaussians(m1, C1, m2, C2, *, definite: bool = True) -> tuple[np.ndarra
         if not definite and low < -1e-12 * max(scale, 1.0):
             raise ValueError(f"{name} must be positive semi-definite; its smallest eigenvalue is {low:.3g}")
     return m1, C1, m2, C2
+
+
+def chain_steps(schedule, t_stop) -> range:
+    """The steps t = T, ..., t_stop + 1 of a chain on the DiscreteVP ``schedule`` stopped at
+    ``t_stop``; a ValueError naming a bad ``schedule`` or ``t_stop``."""
+    from cmtheory.processes import DiscreteVP
+
+    if not isinstance(schedule, DiscreteVP):
+        raise ValueError(f"schedule must be a DiscreteVP, got {type(schedule).__name__}")
+    if isinstance(t_stop, bool) or not isinstance(t_stop, int) or not 0 <= t_stop < schedule.T:
+        raise ValueError(f"t_stop must be an int in 0..{schedule.T - 1}, got {t_stop!r}")
+    return range(schedule.T, t_stop, -1)

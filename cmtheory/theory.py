@@ -78,6 +78,10 @@ def _li_icml2024_ode(d, T):
     return d**6 * math.log(T) ** 6 / T**2
 
 
+def _li_wei_chen_chi_ode(d, T):
+    return d**2 * math.log(T) ** 4 / T + d**6 * math.log(T) ** 6 / T**2
+
+
 def _li_icml2024_sde(d, T):
     return d**3 * math.log(T) / T
 
@@ -137,6 +141,18 @@ BOUNDS: dict[str, Bound] = {
             {"d": 3.0, "inv_eps": 0.5},
             "Theorem text not retrieved (docs/papers.md): the rate is as believed, its log power too.",
             {"T": 6},
+        ),
+        Bound(
+            "li_wei_chen_chi_ode",
+            "Li, Wei, Chen & Chi 2023, Towards faster non-asymptotic convergence for diffusion-based generative models (arXiv 2306.09251)",
+            "TV(output, X_1), first-order probability-flow sampler",
+            "C d^2 log^4 T / T + C d^6 log^6 T / T^2",
+            {"T": -1.0, "d": 2.0},
+            _li_wei_chen_chi_ode,
+            {"d": 2.0, "inv_eps": 1.0},
+            "As written in docs/papers.md (the predecessor of the ICML 2024 paper). Its rule is Phi_t(x) = (x + ((1-alpha_t)/2) s_t(x))/sqrt(alpha_t), "
+            "a first-order probability-flow step; cmtheory checks DDIM, of the same order, against it. Exponents are the leading term's (T >= d^4 log^2 T).",
+            {"T": 4},
         ),
         Bound(
             "li_icml2024_sde",

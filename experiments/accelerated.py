@@ -28,9 +28,8 @@ from cmtheory.metrics import product_divergences, tv_grid
 from cmtheory.processes import linear_schedule, theory_schedule
 from cmtheory.rates import fit_power_law, log_slack, steps_log_slack, steps_to_eps, verdict
 from cmtheory.report import Check, design_ticks, plt, rate_axes, save_figure
-from cmtheory.samplers import SAMPLERS, sampler_names
+from cmtheory.samplers import SAMPLERS, exact_law_samplers, sampler_law_1d, sampler_names
 from cmtheory.laws import gmm_1d_law, normal_law, richardson_law
-from cmtheory.samplers.exact_laws import EXACT_LAW_SAMPLERS, GAUSSIAN_STEP_SAMPLERS, sampler_law_1d
 from cmtheory.targets import GaussianMixture
 from cmtheory.theory import BOUNDS
 
@@ -87,7 +86,7 @@ def configs(profile: str) -> list[dict]:
     """The grid of the profile: plain-valued dicts."""
     p = PROFILES[profile]
     # the product target at every T for the two samplers with steps-to-eps fits, at T_FIX for the others
-    out = [{"kind": "exact", "sampler": s, "schedule": "linear", "T": T, "cells": exact_cells(T, p["cells"]), "n_mc": p["n_mc"] if s in STEPS_SAMPLERS or T == T_FIX else 0} for s in EXACT_LAW_SAMPLERS for T in p["exact_T"]]
+    out = [{"kind": "exact", "sampler": s, "schedule": "linear", "T": T, "cells": exact_cells(T, p["cells"]), "n_mc": p["n_mc"] if s in STEPS_SAMPLERS or T == T_FIX else 0} for s in exact_law_samplers() for T in p["exact_T"]]
     out += [{"kind": "exact", "sampler": s, "schedule": "theory", "T": T, "cells": p["cells"], "n_mc": 0} for s in sampler_names("deterministic") for T in p["theory_T"]]
     out += [{"kind": "exact", "sampler": s, "schedule": sch, "T": T, "cells": p["cells"], "n_mc": 0} for s, Ts in p["long_T"].items() for sch in SCHEDULES for T in Ts]
     out += [{"kind": "mc", "sampler": s, "T": T, "rep": r, "n": p["n"]} for s in MC_SAMPLERS for T in p["mc_T"] for r in range(p["reps"])]
@@ -107,9 +106,21 @@ def exact_cells(T: int, cells: int) -> int:
     return cells * max(1, T // 400)
 
 
+def _markov(sampler: str) -> bool:
+    """Whether the sampler's exact law is propagated through Gaussian transitions (a grid law, O(h^2))
+    rather than pushed forward (exact up to a Newton residual)."""
+    return SAMPLERS[sampler].exact_law == "markov"
+
+
+def _tabled(df: pd.DataFrame) -> list[str]:
+    """The samplers with an exact law that have rows in the table, in the registry's order."""
+    present = set(df.loc[df["kind"] == "exact", "sampler"])
+    return [s for s in exact_law_samplers() if s in present]
+
+
 def _law(sampler, sched, cells, t_stop=0):
     """Exact law from the exact q_T: Richardson for Gaussian-step samplers, pushforward otherwise."""
-    if sampler in GAUSSIAN_STEP_SAMPLERS:
+    if _markov(sampler):
         return richardson_law(lambda e: sampler_law_1d(sampler, TARGET, sched, e, t_stop=t_stop), LO, HI, cells)
     return sampler_law_1d(sampler, TARGET, sched, np.linspace(LO, HI, cells + 1), t_stop=t_stop)
 
@@ -166,7 +177,7 @@ def _fit_T(df, sampler, schedule="linear", metric="tv", T_min=None):
     ``se`` is the fine law's grid error, far above the extrapolated law's own)."""
     T_min = FIT_FROM.get(sampler, 50) if T_min is None else T_min
     T, v, se = exact_curve(df, sampler, 1, schedule, metric)
-    accuracy = 0 * se if sampler in GAUSSIAN_STEP_SAMPLERS else 100 * se
+    accuracy = 0 * se if _markov(sampler) else 100 * se
     keep = (T >= T_min) & (v > np.maximum(accuracy, TV_FLOOR))
     fit = fit_power_law(v[keep], T=T[keep]) if keep.sum() >= MIN_FIT_T else None
     return T[keep], v[keep], se[keep], fit
@@ -234,7 +245,7 @@ def _sampler_bound(sampler, schedule):
 
 def _exact_T_checks(df, schedule, cfg, ax):
     out, fitted_T = [], set()
-    for i, sampler in enumerate(EXACT_LAW_SAMPLERS):
+    for i, sampler in enumerate(_tabled(df)):
         if schedule == "theory" and SAMPLERS[sampler].kind != "deterministic":
             continue
         citation, statement, e, k_log = _sampler_bound(sampler, schedule)
@@ -247,7 +258,7 @@ def _exact_T_checks(df, schedule, cfg, ax):
         fitted_T.update(T.tolist())
         T_all, v_all, _ = exact_curve(df, sampler, 1, schedule)
         sub = df[(df["kind"] == "exact") & (df["sampler"] == sampler) & (df["schedule"] == schedule) & (df["d"] == 1) & (df["metric"] == "tv")]
-        notes = [f"Law accuracy: at most {se.max():.1e} in TV over the fitted points ({'Richardson grid error of the fine law' if sampler in GAUSSIAN_STEP_SAMPLERS else 'Newton residual of the exact pushforward'}).",
+        notes = [f"Law accuracy: at most {se.max():.1e} in TV over the fitted points ({'Richardson grid error of the fine law' if _markov(sampler) else 'Newton residual of the exact pushforward'}).",
                  _cost_note(T_all, v_all, sampler)]
         if SAMPLERS[sampler].kind == "deterministic" and schedule == "linear":
             notes.append("On the linear chain's levels lambda_t ~ sqrt(beta_min t / T) near the data: the last steps in log lambda, (1/2) log((t+1)/t), do not shrink with T, and the step to lambda_0 = 0 is DDIM's (error O(lambda_1^2) = O(1/T)); solvers that step in log lambda or end with Euler lose order there (the T/8 row below shows it for li_icml2024_ode).")
@@ -260,7 +271,7 @@ def _exact_T_checks(df, schedule, cfg, ax):
             notes.append(f"The bound carries log^{k_log} T; the verdict's band allows for it.")
         dep = "" if sampler in ("ddpm", "li_icml2024_ode", "heroism", "li_icml2024") else SAMPLERS[sampler].reference
         out.append(Check(claim, citation, statement, "T", e, fit, verdict(fit, "T", e, log_slack(fit, "T", k_log)), "figures/accelerated.png",
-                         cfg + f"; {schedule} schedule; T in {[int(t) for t in T]}; start q_T; " + ("grid law, Richardson-extrapolated" if sampler in GAUSSIAN_STEP_SAMPLERS else "exact pushforward of the sampler's map"), dep, notes))
+                         cfg + f"; {schedule} schedule; T in {[int(t) for t in T]}; start q_T; " + ("grid law, Richardson-extrapolated" if _markov(sampler) else "exact pushforward of the sampler's map"), dep, notes))
     ax.set(xlabel="T (steps)", ylabel="TV(output, target)", title=f"exact laws from q_T, d = 1, {schedule} schedule\n(colours: cost panel; slopes: paper_checks.md)")
     design_ticks(ax, sorted(fitted_T))  # every sampler's design, the longer grids of FIT_FROM included
     return out
@@ -283,11 +294,11 @@ def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
     out = _exact_T_checks(df, "linear", cfg, axes[0, 0])
     out += _exact_T_checks(df, "theory", cfg, axes[0, 1])
     out.append(_li_ode_diagnosis(df, cfg, axes[1, 2]))
-    for i, sampler in enumerate(EXACT_LAW_SAMPLERS):
+    for i, sampler in enumerate(_tabled(df)):
         T, v, _ = exact_curve(df, sampler)
         axes[0, 2].loglog(T * evaluations_per_step(sampler), v, "o-", ms=3, lw=1, color=f"C{i}", label=sampler)
     axes[0, 2].set(xlabel="score evaluations (HVP counted as one)", ylabel="TV(output, target)", title="cost: TV against score evaluations, linear, d = 1")
-    for i, sampler in enumerate(EXACT_LAW_SAMPLERS):
+    for i, sampler in enumerate(_tabled(df)):
         sub = df[(df["kind"] == "exact") & (df["sampler"] == sampler) & (df["schedule"] == "linear") & (df["T"] == T_FIX) & (df["metric"] == "tv")].sort_values("d")
         if sampler not in STEPS_SAMPLERS and len(sub) > 1:
             axes[1, 0].loglog(sub["d"], sub["value"], "o-", ms=3, lw=0.8, color=f"C{i}", alpha=0.6, label=f"{sampler}")

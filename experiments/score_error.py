@@ -29,9 +29,8 @@ from cmtheory.metrics import tv_grid
 from cmtheory.processes import linear_schedule
 from cmtheory.rates import fit_power_law, fit_two_terms, two_terms_predict, verdict
 from cmtheory.report import Check, plt, save_figure
-from cmtheory.samplers import SAMPLERS
 from cmtheory.laws import gmm_1d_law, richardson_law, uniform_grid
-from cmtheory.samplers.exact_laws import GAUSSIAN_STEP_SAMPLERS, sampler_law_1d
+from cmtheory.samplers import SAMPLERS, sampler_law_1d
 from cmtheory.samplers.scores import controlled_perturbation, realised_errors
 from cmtheory.targets import GaussianMixture
 from cmtheory.theory import BOUNDS
@@ -86,7 +85,7 @@ def exact_tv(sampler: str, T: int, eps: float, eps_J: float, cells: int):
     def law_fn(edges):
         return sampler_law_1d(sampler, TARGET, sched, edges, score=pert.score, hvp=pert.hvp)
 
-    law = richardson_law(law_fn, LO, HI, cells) if sampler in GAUSSIAN_STEP_SAMPLERS else law_fn(uniform_grid(LO, HI, cells))
+    law = richardson_law(law_fn, LO, HI, cells) if SAMPLERS[sampler].exact_law == "markov" else law_fn(uniform_grid(LO, HI, cells))
     return tv_grid(law, gmm_1d_law(TARGET, 1.0, 0.0, law.edges))
 
 

@@ -8,12 +8,13 @@ import scipy.stats
 import torch
 
 from cmtheory.processes import linear_schedule
-from cmtheory.samplers import SAMPLERS, li_icml2024, li_icml2024_transitions
-from cmtheory.laws import gaussian_law, gmm_1d_law, markov_law_1d, normal_law, pushforward_law, richardson_law, uniform_grid
-from cmtheory.samplers.exact_laws import EXACT_LAW_SAMPLERS, ddim_law_1d, ddpm_law_1d, exact_covariance_law_1d, sampler_law_1d
+from cmtheory.samplers import SAMPLERS, SamplerSpec, li_icml2024, li_icml2024_transitions
+from cmtheory.laws import gaussian_law, gmm_1d_law, markov_law_1d, normal_law, pushforward_law, radial_law, richardson_law, uniform_grid
+from cmtheory.metrics import tv_grid
+from cmtheory.samplers import ddim_law_1d, exact_law_samplers, sampler_law_1d
 from cmtheory.samplers.scores import controlled_perturbation, perturbed_score
 from cmtheory.laws import ddpm_transition, exact_covariance_transition
-from cmtheory.targets import GaussianMixture
+from cmtheory.targets import GaussianMixture, Sphere
 
 GMM = GaussianMixture([0.4, 0.6], [[-1.0], [1.0]], [0.25, 0.16])
 
@@ -29,7 +30,7 @@ def test_grid_law_of_ddpm_on_gaussian_matches_affine_recursion():
     sched = linear_schedule(60)
     steps = [lambda y, t=t: ddpm_transition(target.score, sched, t, y) for t in range(60, 0, -1)]
     m, P = gaussian_law(torch.zeros(1), torch.eye(1), steps)
-    grid = richardson_law(lambda e: ddpm_law_1d(target.score, sched, e), -6, 6, 1024)
+    grid = richardson_law(lambda e: sampler_law_1d("ddpm", target, sched, e, start="normal"), -6, 6, 1024)
     exact = normal_law(float(m[0]), float(P[0, 0]) ** 0.5, grid.edges)
     assert _tv(grid.masses, exact.masses) < 1e-5
 
@@ -73,8 +74,8 @@ def test_tv_rates_ddpm_first_order_exact_covariance_second_order():
     for T in Ts:
         sched = linear_schedule(T)
         ref = gmm_1d_law(GMM, 1.0, 0.0, uniform_grid(-7, 7, 1024)).masses
-        dd = richardson_law(lambda e: ddpm_law_1d(GMM.score, sched, e), -7, 7, 1024)
-        ec = richardson_law(lambda e: exact_covariance_law_1d(GMM.score, GMM.hvp, sched, e), -7, 7, 1024)
+        dd = richardson_law(lambda e: sampler_law_1d("ddpm", GMM, sched, e, start="normal"), -7, 7, 1024)
+        ec = richardson_law(lambda e: sampler_law_1d("exact_covariance", GMM, sched, e, start="normal"), -7, 7, 1024)
         tv_ddpm.append(_tv(dd.masses, ref))
         tv_ec.append(_tv(ec.masses, ref))
         assert dd.lost < 1e-8 and ec.lost < 1e-8
@@ -85,7 +86,7 @@ def test_tv_rates_ddpm_first_order_exact_covariance_second_order():
 
 def test_richardson_reports_its_accuracy():
     sched = linear_schedule(50)
-    law = richardson_law(lambda e: ddpm_law_1d(GMM.score, sched, e), -7, 7, 512)
+    law = richardson_law(lambda e: sampler_law_1d("ddpm", GMM, sched, e, start="normal"), -7, 7, 512)
     assert law.grid_error is not None and 0 < law.grid_error < 1e-3
     assert abs(law.masses.sum() - 1) < 1e-9
 
@@ -94,7 +95,7 @@ def test_non_monotone_mean_map_is_rejected():
     """A score with steep negative slope (a rough perturbation) folds the DDPM mean map."""
     rough = perturbed_score(GMM.score, 200.0, 1, torch.Generator().manual_seed(0), length_scale=0.01)
     with pytest.raises(ValueError, match="not increasing"):
-        ddpm_law_1d(rough, linear_schedule(50), uniform_grid(-5, 5, 256))
+        sampler_law_1d("ddpm", GMM, linear_schedule(50), uniform_grid(-5, 5, 256), start="normal", score=rough)
 
 
 @pytest.mark.slow
@@ -105,7 +106,7 @@ def test_exact_covariance_rate_at_high_resolution():
     tv = []
     for T in Ts:
         sched = linear_schedule(T)
-        law = richardson_law(lambda e: exact_covariance_law_1d(GMM.score, GMM.hvp, sched, e), -7, 7, 4096)
+        law = richardson_law(lambda e: sampler_law_1d("exact_covariance", GMM, sched, e, start="normal"), -7, 7, 4096)
         tv.append(_tv(law.masses, gmm_1d_law(GMM, 1.0, 0.0, law.edges).masses))
     assert abs(_fit_slope(Ts, tv) + 2) < 0.1, tv
 
@@ -138,7 +139,7 @@ def test_pushforward_law_of_ddim_equals_the_per_step_grid_law():
     assert gaps[1] < gaps[0] / 2
 
 
-@pytest.mark.parametrize("name", [n for n in EXACT_LAW_SAMPLERS if SAMPLERS[n].kind == "deterministic"])
+@pytest.mark.parametrize("name", [n for n in exact_law_samplers() if SAMPLERS[n].kind == "deterministic"])
 def test_monte_carlo_of_deterministic_samplers_matches_their_exact_law(name):
     """n = 20000 starts drawn from q_T, run through the sampler: Kolmogorov-Smirnov against the
     exact pushforward law at level 0.001 (critical 0.0138; the piecewise-linear CDF on 8192
@@ -157,7 +158,7 @@ def test_monte_carlo_of_li_icml2024_matches_its_exact_law(first_noise):
     Gaussian half-steps per step (8192 cells, O(h^2) ~ 1e-6): KS at level 0.001 (critical 0.0044)."""
     sched = linear_schedule(25)
     edges = uniform_grid(-7, 7, 8192)
-    steps = (tr for t in range(25, 0, -1) for tr in li_icml2024_transitions(GMM.score, sched, t, first_noise))
+    steps = (tr for t in range(25, 0, -1) for tr in li_icml2024_transitions(GMM.score, None, sched, t, first_noise))
     law = markov_law_1d(normal_law(0.0, 1.0, edges), steps)
     g = torch.Generator().manual_seed(4)
     y = li_icml2024(GMM.score, sched, torch.randn(200_000, 1, generator=g, dtype=torch.float64), g, first_noise=first_noise)
@@ -172,7 +173,7 @@ def test_li_icml2024_law_on_a_gaussian_matches_the_affine_recursion():
     equals N(m, P) from the affine recursion to 1e-5 in TV (as for DDPM above)."""
     target = GaussianMixture([1.0], [[0.5]], [0.3])
     sched = linear_schedule(60)
-    steps = [tr for t in range(60, 0, -1) for tr in li_icml2024_transitions(target.score, sched, t)]
+    steps = [tr for t in range(60, 0, -1) for tr in li_icml2024_transitions(target.score, None, sched, t)]
     m, P = gaussian_law(torch.zeros(1), torch.eye(1), steps)
     grid = richardson_law(lambda e: sampler_law_1d("li_icml2024", target, sched, e, start="normal"), -6, 6, 1024)
     exact = normal_law(float(m[0]), float(P[0, 0]) ** 0.5, grid.edges)
@@ -182,9 +183,9 @@ def test_li_icml2024_law_on_a_gaussian_matches_the_affine_recursion():
 def test_sampler_law_refusals():
     sched = linear_schedule(30)
     edges = uniform_grid(-7, 7, 256)
-    with pytest.raises(ValueError, match="hessian_free.*not Gaussian"):
+    with pytest.raises(ValueError, match="no exact law.*Monte Carlo"):
         sampler_law_1d("hessian_free", GMM, sched, edges)
-    with pytest.raises(ValueError, match="registered sampler"):
+    with pytest.raises(ValueError, match="registered name"):
         sampler_law_1d("euler", GMM, sched, edges)
     with pytest.raises(ValueError, match="start"):
         sampler_law_1d("ddim", GMM, sched, edges, start="uniform")
@@ -241,3 +242,148 @@ def test_ddpm_with_an_affine_score_error_matches_the_affine_recursion():
     assert _tv(grid.masses, normal_law(float(m[0]), float(P[0, 0]) ** 0.5, grid.edges).masses) < 1e-5
     unperturbed = richardson_law(lambda e: sampler_law_1d("ddpm", target, sched, e, start="normal"), -6, 6, 1024)
     assert _tv(grid.masses, unperturbed.masses) > 1e-2  # the error is seen
+
+
+def test_grid_law_cdf_is_the_running_sum_of_the_masses_linear_within_cells():
+    """GridLaw.cdf of N(0, 1) on [-1, 2]: at the edges Phi(e) - Phi(-1) (the cell masses are exact
+    differences of Phi, so to round-off, 1e-15), at cell midpoints the mean of the two edge values
+    (uniform within a cell), 0 below the grid and the mass on the grid, 1 - lost, above it (the lost
+    mass, Phi(-1) + 1 - Phi(2), is placed nowhere); x's shape is kept."""
+    Phi = scipy.special.ndtr
+    law = normal_law(0.0, 1.0, uniform_grid(-1.0, 2.0, 30))
+    e = law.edges
+    np.testing.assert_allclose(law.cdf(e), Phi(e) - Phi(-1.0), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(law.cdf(law.centers), 0.5 * (law.cdf(e[:-1]) + law.cdf(e[1:])), rtol=0, atol=1e-15)
+    assert law.lost == pytest.approx(Phi(-1.0) + 1 - Phi(2.0), abs=1e-15)
+    np.testing.assert_array_equal(law.cdf(np.array([-50.0, -1.0])), [0.0, 0.0])
+    np.testing.assert_allclose(law.cdf(np.array([2.0, 50.0])), 1 - law.lost, rtol=0, atol=1e-15)
+    assert law.cdf(np.zeros((2, 3))).shape == (2, 3)
+
+
+# TV to the target and mean of the output law, recorded from the dedicated functions that the
+# generic engine replaced (ddpm_law_radial, exact_covariance_law_radial, li_icml2024_law_radial and
+# the name-dispatched sampler_law_1d, at commit 4132267): scale mixture 0.5 N(0, 0.5 I_8) +
+# 0.5 N(0, I_8) at T = 40 on 700 radius cells of [0, 7]; the sphere of radius 2 in R^8 at T = 200,
+# to step 1; the 1-D mixture 0.3 N(-1, 0.2) + 0.7 N(1.5, 0.5) at T = 40 on 800 cells of [-8, 8].
+RECORDED = {
+    ("mix", "ddpm"): (0.020454355312842072, 2.3669866334275738),
+    ("mix", "exact_covariance"): (0.007338703708706854, 2.352753939876925),
+    ("mix", "li_icml2024"): (0.044662586693269224, 2.25691971332323),
+    ("sphere", "ddpm"): (0.23094345946868988, 2.00038350487307),
+    ("gmm", "ddpm"): (0.02695630457309061, 0.7537012933321882),
+    ("gmm", "exact_covariance"): (0.005127849043465436, 0.748681532233205),
+    ("gmm", "li_icml2024"): (0.02503602021856216, 0.7577577612080941),
+    ("gmm", "ddim"): (0.0245792865807994, 0.7534942931251627),
+    ("gmm", "heroism"): (0.001994266531079647, 0.7507894040302299),
+}
+
+
+@pytest.mark.parametrize("target_name, name", sorted(RECORDED))
+def test_generic_engine_reproduces_the_dedicated_functions(target_name, name):
+    """Every law read off the spec equals what the per-sampler functions gave: stochastic laws
+    to 1e-12 (the same arithmetic, measured identical), pushforwards to 1e-9 (the start grid is
+    now refined where the map is steep; the Newton residuals are below 1e-12)."""
+    from cmtheory.samplers import sampler_law_radial
+
+    tol = 1e-12 if SAMPLERS[name].kind == "stochastic" else 1e-9
+    if target_name == "gmm":
+        target, sched, edges = GaussianMixture([0.3, 0.7], [[-1.0], [1.5]], [0.2, 0.5]), linear_schedule(40), uniform_grid(-8.0, 8.0, 800)
+        law = sampler_law_1d(name, target, sched, edges)
+        ref = gmm_1d_law(target, 1.0, 0.0, edges)
+    else:
+        sphere = target_name == "sphere"
+        target = Sphere(8, 8, radius=2.0) if sphere else GaussianMixture([0.5, 0.5], torch.zeros(2, 8), [0.5, 1.0])
+        sched, edges = linear_schedule(200 if sphere else 40), uniform_grid(0.0, 7.0, 700)
+        law = sampler_law_radial(name, target, sched, edges, start="normal", t_stop=1 if sphere else 0)
+        ref = radial_law(target, *(sched.channel(1) if sphere else (1.0, 0.0)), edges)
+    tv, mean = RECORDED[target_name, name]
+    assert tv_grid(law, ref).value == pytest.approx(tv, abs=tol)
+    assert float(law.masses @ law.centers) == pytest.approx(mean, abs=tol)
+
+
+def _ddpm_like(variance):
+    """A user's sampler written as its step's transitions: DDPM with the given variance."""
+    from cmtheory.laws import ddpm_transition
+
+    def transitions(score, hvp, schedule, t):
+        return (lambda y: ddpm_transition(score, schedule, t, y, variance),)
+
+    return SamplerSpec(None, "stochastic", 1, 1, False, f"DDPM, variance {variance}, written in a test", transitions)
+
+
+@pytest.mark.parametrize("engine", ["1d", "radial"])
+def test_a_sampler_written_as_transitions_gets_its_own_exact_law(engine):
+    """A spec whose step equals DDPM's (beta variance) reproduces DDPM's exact law to 1e-13, in 1-D
+    and on the radius in d = 8; one with another step (the posterior variance) does not (TV between
+    the two laws above 1e-3, against 1e-13). Laws at step 1: the posterior variance is 0 at t = 1,
+    a deterministic last step that the radial engine refuses by name."""
+    from cmtheory.samplers import sampler_law_radial
+
+    same, other = _ddpm_like("beta"), _ddpm_like("posterior")
+    if engine == "1d":
+        law = lambda s, t_stop=1: sampler_law_1d(s, GMM, linear_schedule(40), uniform_grid(-7, 7, 700), t_stop=t_stop)  # noqa: E731
+    else:
+        target = GaussianMixture([0.5, 0.5], torch.zeros(2, 8), [0.5, 1.0])
+        law = lambda s, t_stop=1: sampler_law_radial(s, target, linear_schedule(40), uniform_grid(0.0, 7.0, 700), t_stop=t_stop)  # noqa: E731
+        with pytest.raises(ValueError, match="tangential noise is zero"):
+            law(other, 0)
+    ddpm = law("ddpm")
+    assert tv_grid(law(same), ddpm).value < 1e-13
+    assert tv_grid(law(other), ddpm).value > 1e-3
+
+
+@pytest.mark.parametrize("name", ["ddim", "heroism"])
+def test_radial_pushforward_in_d8_matches_monte_carlo_of_the_sampler(name):
+    """DDIM and HEROISM (K = 3) in d = 8 on the two-scale mixture, T = 30, from N(0, I_8):
+    n = 2e5 float64 starts run through the d-dimensional sampler; the radii pass a KS test against
+    the exact radial pushforward at level 1e-3 (the law's Newton residual is below 1e-10; its CDF
+    is linear within cells of 0.005, off by at most 1e-4, below the test's resolution 4e-3)."""
+    from cmtheory.samplers import sampler_law_radial
+
+    d, sched = 8, linear_schedule(30)
+    target = GaussianMixture([0.5, 0.5], torch.zeros(2, d), [0.5, 1.0])
+    law = sampler_law_radial(name, target, sched, uniform_grid(0.0, 8.0, 1600), start="normal")
+    assert law.grid_error < 1e-10 and law.lost < 1e-10
+    y = SAMPLERS[name].run(target.score, sched, torch.randn(200_000, d, dtype=torch.float64, generator=torch.Generator().manual_seed(5)))
+    assert scipy.stats.kstest(y.norm(dim=1).numpy(), law.cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("name", ["ddim", "li_icml2024_ode", "heroism_k2"])
+def test_d1_radial_pushforward_is_the_1d_pushforward_of_the_absolute_value(name):
+    """d = 1, symmetric scale mixture and start: the law of |Y| from the radial engine equals the
+    1-D law of Y folded about 0 (to 1e-10: both exact up to Newton residuals of 1e-13)."""
+    from cmtheory.samplers import sampler_law_radial
+
+    target, sched = GaussianMixture([0.5, 0.5], torch.zeros(2, 1), [0.5, 1.0]), linear_schedule(60)
+    e = uniform_grid(0.0, 7.0, 700)
+    radial = sampler_law_radial(name, target, sched, e)
+    full = sampler_law_1d(name, target, sched, np.concatenate([-e[::-1], e[1:]]))
+    np.testing.assert_allclose(radial.masses, full.masses[700:] + full.masses[:700][::-1], rtol=0, atol=1e-10)
+
+
+def test_radial_engines_refuse_a_step_that_is_not_equivariant():
+    """A per-coordinate noise scale (stochastic) and a constant shift (deterministic) are refused
+    with the reason; a stochastic sampler without transitions is refused by both engines."""
+    from cmtheory.laws import GaussianTransition
+    from cmtheory.samplers import sampler_law_radial
+
+    target, sched, edges = GaussianMixture([0.5, 0.5], torch.zeros(2, 8), [0.5, 1.0]), linear_schedule(30), uniform_grid(0.0, 7.0, 200)
+
+    def per_coordinate(score, hvp, schedule, t):
+        scale = torch.tensor([1.0, 2.0], dtype=torch.float64) * schedule.beta(t) ** 0.5
+        return (lambda y: GaussianTransition(y + schedule.beta(t) * score(y, *schedule.channel(t)), lambda z: scale[: z.shape[1]] * z),)
+
+    skewed = SamplerSpec(None, "stochastic", 1, 1, False, "per-coordinate noise", per_coordinate)
+    with pytest.raises(ValueError, match="not rotation-equivariant: its noise operator"):
+        sampler_law_radial(skewed, target, sched, edges)
+
+    def shifted(score, schedule, y, **kw):
+        return SAMPLERS["ddim"].run(score, schedule, y, **kw) + 0.1
+
+    with pytest.raises(ValueError, match="not rotation-equivariant: its map"):
+        sampler_law_radial(shifted, target, sched, edges)
+    for engine, grid in ((sampler_law_radial, edges), (sampler_law_1d, uniform_grid(-7, 7, 200))):
+        with pytest.raises(ValueError, match="no exact law.*Monte Carlo"):
+            engine("one_score_reuse", target if engine is sampler_law_radial else GMM, sched, grid)
+    with pytest.raises(ValueError, match="edges"):
+        sampler_law_radial("ddim", target, sched, uniform_grid(-1.0, 7.0, 200))

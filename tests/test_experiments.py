@@ -5,6 +5,7 @@ import math
 import re
 import tempfile
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -333,7 +334,7 @@ def test_high_dim_rows_match_the_1d_engine_and_checks_end_in_verdicts(tmp_path):
     from cmtheory.samplers.exact_laws import sampler_law_1d
 
     base = {"kind": "main", **H.MAIN, "cells_per_noise": 1}
-    cfgs = [{**base, "sampler": s, "d": d, "T": T} for s in H.SAMPLER_LAWS for d in (1, 8, 64) for T in (50, 100, 200)]
+    cfgs = [{**base, "sampler": s, "d": d, "T": T} for s in H.SAMPLER_BOUNDS for d in (1, 8, 64) for T in (50, 100, 200)]
     cfgs += [{"kind": "family", "sampler": "ddpm", "d": d, "T": H.FAMILY_T, "member": m, "cells_per_noise": 1} for m in H.FAMILY if m not in (H.MAIN_MEMBER, H.SPHERE_MEMBER) for d in (8, 64, 512)]
     cfgs += [{**base, "sampler": "ddpm", "d": d, "T": H.FAMILY_T} for d in (512,)]
     df = _rows(H, cfgs)
@@ -393,9 +394,43 @@ def test_high_dim_ideal_ct_rows_decay_like_1_over_T_and_end_in_verdicts(tmp_path
     fig, ax = plt.subplots()
     checks = H._ideal_ct_checks(df, ax, "test")
     plt.close(fig)
-    by_var = {c.variable: c for c in checks}
+    by_var = {c.variable: c for c in checks if "W2 vs" in c.claim}
     assert abs(by_var["T"].fit.exponents["T"] + 1) < 0.1
-    assert all(not c.verdict.startswith("inconclusive") for c in checks)
+    assert all(not c.verdict.startswith("inconclusive") for c in by_var.values())
+    steps = {c.variable: c for c in checks if "steps to W2" in c.claim}
+    assert set(steps) == {"d", "inv_eps"} and abs(steps["inv_eps"].fit.exponents["inv_eps"] - 1) < 0.15  # T* ~ 1/eps where W2 ~ 1/T
+
+
+def test_high_dim_ode_rows_match_the_1d_pushforward_and_end_in_verdicts(tmp_path):
+    """The deterministic samplers' rows through run(): at d = 1 the radial pushforward's TV equals
+    the 1-D pushforward's on the whole line (the target and both starts are symmetric, so TV of |Y|
+    is TV of Y; an independent path, to 1e-9, far above both Newton residuals); over d in {1, 8, 64},
+    T in {50, 100, 200}, from q_T, DDIM's joint T exponent is within 0.15 of -1 (its order) and
+    HEROISM K = 3's below -2; every TV-vs-d check ends in a verdict, and DDIM's notes carry the
+    DPM-Solver++(2M) fit, which has no bound."""
+    from experiments import high_dim as H
+    from cmtheory.laws import gmm_1d_law, uniform_grid
+    from cmtheory.metrics import tv_grid
+    from cmtheory.processes import linear_schedule
+    from cmtheory.report import plt
+    from cmtheory.samplers import sampler_law_1d
+
+    cfgs = [{"kind": "ode", "sampler": s, "start": "q_T", "d": d, "T": T, **H.MAIN, "cells_per_noise": 1} for s in ("ddim", "dpm_solver_pp_2m", "heroism") for d in (1, 8, 64) for T in (50, 100, 200)]
+    df = _rows(H, cfgs)
+    target = H.scale_mixture(1, **H.MAIN)
+    for s in ("ddim", "heroism"):
+        row = df[(df["sampler"] == s) & (df["d"] == 1) & (df["T"] == 100)].iloc[0]
+        e = uniform_grid(*H.radius_grid(1, H.MAIN["v_small"], 100, 1))
+        assert e[0] == 0  # the radius grid mirrored: the 1-D grid on which TV of Y equals TV of |Y|
+        law = sampler_law_1d(s, target, linear_schedule(100), np.concatenate([-e[::-1], e[1:]]))
+        assert abs(row["value"] - tv_grid(law, gmm_1d_law(target, 1.0, 0.0, law.edges)).value) < 1e-9
+    fig, ax = plt.subplots()
+    checks = H._ode_checks(df, ax, "test")
+    plt.close(fig)
+    tv_d = {c.claim.split(", ")[1].split(" ")[0]: c for c in checks if "TV vs d" in c.claim}
+    assert set(tv_d) == {"ddim", "heroism"} and all(not c.verdict.startswith("inconclusive") for c in tv_d.values())
+    assert abs(tv_d["ddim"].fit.exponents["T"] + 1) < 0.15 and tv_d["heroism"].fit.exponents["T"] < -2
+    assert any("dpm_solver_pp_2m from q_T: b =" in n for n in tv_d["ddim"].notes)
 
 
 def test_accelerated_row_without_its_longer_grid_is_inconclusive_not_an_error():

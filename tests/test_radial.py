@@ -11,11 +11,8 @@ import torch
 
 from cmtheory.laws import (
     check_rotation_invariant,
-    ddpm_law_radial,
     ddpm_transition,
-    exact_covariance_law_radial,
     gaussian_law,
-    li_icml2024_law_radial,
     propagate_radial,
     radial_cdf,
     radial_hvp,
@@ -28,7 +25,7 @@ from cmtheory.metrics import tv_grid, w2_gaussians, w_grid
 from cmtheory.processes import linear_schedule
 from cmtheory.laws import GaussianTransition
 from cmtheory.samplers import ddpm, exact_covariance, li_icml2024
-from cmtheory.samplers.exact_laws import ddpm_law_1d, exact_covariance_law_1d
+from cmtheory.samplers import sampler_law_1d, sampler_law_radial
 from cmtheory.targets import GaussianMixture, Sphere, Subspace
 
 
@@ -42,12 +39,8 @@ def test_d1_radial_law_is_the_law_of_the_absolute_value_from_the_1d_engine(name)
     FFT round-off over 40 steps, measured 1e-13). The exact-covariance step's state-dependent noise
     goes through the same engine."""
     target, sch = scale_mixture(1), linear_schedule(40)
-    if name == "ddpm":
-        radial = ddpm_law_radial(target, sch, uniform_grid(0.0, 6.0, 300))
-        full = ddpm_law_1d(target.score, sch, uniform_grid(-6.0, 6.0, 600))
-    else:
-        radial = exact_covariance_law_radial(target, sch, uniform_grid(0.0, 6.0, 300))
-        full = exact_covariance_law_1d(target.score, target.hvp, sch, uniform_grid(-6.0, 6.0, 600))
+    radial = sampler_law_radial(name, target, sch, uniform_grid(0.0, 6.0, 300), start="normal")
+    full = sampler_law_1d(name, target, sch, uniform_grid(-6.0, 6.0, 600), start="normal")
     folded = full.masses[300:] + full.masses[:300][::-1]
     np.testing.assert_allclose(radial.masses, folded, rtol=0, atol=1e-12)
 
@@ -71,7 +64,7 @@ def test_ddpm_on_an_isotropic_gaussian_is_the_affine_recursion_and_its_tv_the_ch
     v = float(P[0, 0])
     target = GaussianMixture([1.0], torch.zeros(1, d), [c])
     lo, hi = max(0.0, math.sqrt(c * d) - 7), math.sqrt(d) + 7
-    law = richardson_law(lambda e: ddpm_law_radial(target, sch, e), lo, hi, cells)
+    law = richardson_law(lambda e: sampler_law_radial("ddpm", target, sch, e, start="normal"), lo, hi, cells)
     exact = radial_law(GaussianMixture([1.0], torch.zeros(1, d), [v]), 1.0, 0.0, law.edges)
     err = tv_grid(law, exact).value
     assert err < 3e-4 and err <= law.grid_error
@@ -85,17 +78,17 @@ def test_grid_refinement_converges_at_second_order():
     is within its reported grid_error (2.5e-3) of the reference (accuracy reached: 1.9e-4 in TV)."""
     target, sch = scale_mixture(256), linear_schedule(50)
     lo, hi = 2.0, 24.0
-    ref = richardson_law(lambda e: ddpm_law_radial(target, sch, e), lo, hi, 1600)
+    ref = richardson_law(lambda e: sampler_law_radial("ddpm", target, sch, e, start="normal"), lo, hi, 1600)
 
     def coarsen(masses, k):
         return masses.reshape(-1, k).sum(1)
 
     errs = []
     for N in (200, 400, 800):
-        law = ddpm_law_radial(target, sch, uniform_grid(lo, hi, N))
+        law = sampler_law_radial("ddpm", target, sch, uniform_grid(lo, hi, N), start="normal")
         errs.append(0.5 * np.abs(law.masses - coarsen(ref.masses, 1600 // N)).sum())
     assert 3.0 < errs[0] / errs[1] < 5.0 and 3.0 < errs[1] / errs[2] < 5.0
-    rich = richardson_law(lambda e: ddpm_law_radial(target, sch, e), lo, hi, 400)
+    rich = richardson_law(lambda e: sampler_law_radial("ddpm", target, sch, e, start="normal"), lo, hi, 400)
     gap = 0.5 * np.abs(rich.masses - coarsen(ref.masses, 4)).sum()
     assert gap <= rich.grid_error and gap < 5e-4
 
@@ -138,8 +131,7 @@ def test_monte_carlo_radii_in_d8_match_the_radial_law(name, kind):
     sch = linear_schedule(T)
     target = scale_mixture(d) if kind == "two_scale" else Sphere(d, d, radius=math.sqrt(d))
     t_stop = 0 if kind == "two_scale" else 1
-    law_fn = {"ddpm": ddpm_law_radial, "li_icml2024": li_icml2024_law_radial, "exact_covariance": exact_covariance_law_radial}[name]
-    law = richardson_law(lambda e: law_fn(target, sch, e, t_stop=t_stop), 0.0, 7.0, 350)
+    law = richardson_law(lambda e: sampler_law_radial(name, target, sch, e, start="normal", t_stop=t_stop), 0.0, 7.0, 350)
     assert law.grid_error < 1e-3
     g = torch.Generator().manual_seed(3)
     y0 = torch.randn(n, d, generator=g, dtype=torch.float64)
@@ -197,7 +189,7 @@ def test_a_target_that_is_not_rotation_invariant_is_refused_by_name(target, name
         check_rotation_invariant(target)
     assert named in str(info.value)
     with pytest.raises(ValueError, match="rotation-invariant"):
-        ddpm_law_radial(target, linear_schedule(30), uniform_grid(0.0, 5.0, 50))
+        sampler_law_radial("ddpm", target, linear_schedule(30), uniform_grid(0.0, 5.0, 50))
 
 
 def _one_step_radial_cdf(law, m, s_r, s_t, d, at, nodes=16):
@@ -234,10 +226,11 @@ def test_one_step_with_strongly_state_dependent_noise_matches_quadrature():
     def s_t(r):
         return 0.1 + 0.25 / (1 + np.exp(2 * (4 - r)))
 
-    def transition(x):
-        r = x[:, :1].numpy()
-        scale = torch.from_numpy(np.concatenate([s_r(r), s_t(r)], axis=1))
-        return GaussianTransition(0.9 * x, lambda z: scale * z)
+    def transition(x):  # equivariant: radial scale along u = x/|x|, tangential across it
+        r = x.norm(dim=1, keepdim=True)
+        u = x / r
+        a, b = torch.from_numpy(s_r(r.numpy())), torch.from_numpy(s_t(r.numpy()))
+        return GaussianTransition(0.9 * x, lambda z: a * (u * z).sum(1, keepdim=True) * u + b * (z - (u * z).sum(1, keepdim=True) * u))
 
     out = propagate_radial(law, transition, d)
     cdf = np.cumsum(out.masses)[9::10]
@@ -277,9 +270,9 @@ def test_bad_grids_and_arguments_are_refused():
     with pytest.raises(ValueError, match="edges start at"):
         propagate_radial(neg, lambda r: ddpm_transition(score, sch, 5, r), 4)
     with pytest.raises(ValueError, match="start must be"):
-        ddpm_law_radial(target, sch, law.edges, start="uniform")
+        sampler_law_radial("ddpm", target, sch, law.edges, start="uniform")
     with pytest.raises(ValueError, match="t_stop"):
-        ddpm_law_radial(target, sch, law.edges, t_stop=30)
+        sampler_law_radial("ddpm", target, sch, law.edges, t_stop=30)
 
 
 def test_exact_covariance_chain_does_not_depend_on_the_run_width(monkeypatch):
@@ -291,10 +284,10 @@ def test_exact_covariance_chain_does_not_depend_on_the_run_width(monkeypatch):
 
     target, sch = scale_mixture(64, (0.5, 1.0)), linear_schedule(200)
     edges = uniform_grid(1.95, 14.1, 1024)
-    wide = exact_covariance_law_radial(target, sch, edges)
+    wide = sampler_law_radial("exact_covariance", target, sch, edges, start="normal")
     runs = R._tangential_runs
     monkeypatch.setattr(R, "_tangential_runs", lambda S_c, S_e, masses, width: runs(S_c, S_e, masses, width / 16))
-    narrow = exact_covariance_law_radial(target, sch, edges)
+    narrow = sampler_law_radial("exact_covariance", target, sch, edges, start="normal")
     assert tv_grid(wide, narrow).value < 1e-4
 
 
@@ -308,7 +301,8 @@ def test_a_radius_grid_far_from_the_origin_loses_no_mass_to_the_mean_map(name):
     in TV: two O(h^2) discretisations whose rho grids differ (measured 7.5e-7 and 6.6e-6,
     against TVs to the target of 0.38 and 0.16)."""
     d, sch = 4096, linear_schedule(50)
-    target, fn = Sphere(d, d, radius=math.sqrt(d)), {"ddpm": ddpm_law_radial, "exact_covariance": exact_covariance_law_radial}[name]
+    target = Sphere(d, d, radius=math.sqrt(d))
+    fn = lambda target, sch, edges, t_stop: sampler_law_radial(name, target, sch, edges, start="normal", t_stop=t_stop)  # noqa: E731
     h = 0.02
     near = fn(target, sch, 58.0 + h * np.arange(601), t_stop=1)
     full = fn(target, sch, h * np.arange(2900 + 601), t_stop=1)

@@ -52,7 +52,8 @@ def test_scores_per_step_match_the_record(name):
     """The registry's count, measured (Heun and DPM-Solver-2: one fewer in total, their last step is Euler)."""
     c = CountingScore(TARGET.score)
     _run(name, torch.randn(3, 2, dtype=torch.float64), _gen(0), score=c)
-    expected = SAMPLERS[name].scores_per_step * T - (1 if name in ("heun", "dpm_solver_2") else 0)
+    expected = SAMPLERS[name].scores_per_step * T - SAMPLERS[name].scores_saved
+    assert SAMPLERS[name].scores_saved == (1 if name in ("heun", "dpm_solver_2") else 0)
     assert c.calls == expected
 
 
@@ -103,3 +104,39 @@ def test_block_rows_errors_and_auto():
         _run("ddim", y, block_rows=4, return_trajectory=True)
     assert cache_block_rows(torch.zeros(100_000, 64)) == 16384
     assert cache_block_rows(torch.zeros(5, 1 << 21, dtype=torch.float64)) == 1
+
+
+def test_register_puts_a_user_sampler_in_the_registry_and_refuses_bad_ones():
+    """A sampler written as its step's transitions registers, runs by name with DDPM's output
+    (the same step and draws, exactly) and joins the exact-law samplers; a taken name, a malformed
+    name, a spec that is not a SamplerSpec, and a declared scores_per_step that the sampler does not
+    make are refused by name; unregister removes it."""
+    from cmtheory.laws import ddpm_transitions
+    from cmtheory.samplers import exact_law_samplers, register, unregister
+
+    mine = SamplerSpec(None, "stochastic", 1, 1, False, "DDPM, as a user writes it", ddpm_transitions)
+    register("my_ddpm", mine)
+    try:
+        assert SAMPLERS["my_ddpm"] is mine and "my_ddpm" in exact_law_samplers() and "my_ddpm" in sampler_names("stochastic")
+        y = torch.randn(64, 2, generator=_gen(0), dtype=torch.float64)
+        torch.testing.assert_close(_run("my_ddpm", y, _gen(1)), _run("ddpm", y, _gen(1)), rtol=0, atol=0)
+        with pytest.raises(ValueError, match="registered already"):
+            register("my_ddpm", mine)
+    finally:
+        unregister("my_ddpm")
+    assert "my_ddpm" not in SAMPLERS
+    with pytest.raises(ValueError, match="name"):
+        register("2 steps", mine)
+    with pytest.raises(ValueError, match="spec must be a SamplerSpec"):
+        register("mine", ddpm_transitions)
+    with pytest.raises(ValueError, match="scores_per_step disagrees.*called the score 49 times"):
+        register("mine", SamplerSpec(SAMPLERS["heun"].fn, "deterministic", 2, 1, False, "Heun declared at one score a step"))
+    with pytest.raises(ValueError, match="scores_per_step must be declared"):
+        register("mine", SamplerSpec(SAMPLERS["ddim"].fn, "deterministic", 1, None, False, ""))
+    with pytest.raises(ValueError, match="transitions describe a stochastic"):
+        SamplerSpec(None, "deterministic", 1, 1, False, "", ddpm_transitions)
+    with pytest.raises(ValueError, match="fn must be"):
+        SamplerSpec(None, "stochastic", 1, 1, False, "")
+    with pytest.raises(ValueError, match="name must be a registered sampler"):
+        unregister("mine")
+    assert "mine" not in SAMPLERS

@@ -8,7 +8,7 @@ import torch
 
 from cmtheory.processes import linear_schedule
 from cmtheory.laws import gaussian_law, uniform_grid
-from cmtheory.samplers.exact_laws import exact_covariance_law_1d
+from cmtheory.samplers import sampler_law_1d
 from cmtheory.samplers import SAMPLERS
 from cmtheory.laws import ddpm_transition
 from cmtheory.samplers.stochastic import DrawAhead, ddpm, hessian_free, li_icml2024, one_score_reuse, run_chain
@@ -46,7 +46,7 @@ def test_second_order_samplers_match_exact_covariance_law(sampler):
     y0 = torch.randn(10_000, 32, generator=_gen(), dtype=torch.float64)
     y = SAMPLERS[sampler].run(prod.score, sched, y0, _gen(1), hvp=prod.hvp)
     f = prod.factor
-    law = exact_covariance_law_1d(f.score, f.hvp, sched, uniform_grid(-7, 7, 2048))
+    law = sampler_law_1d("exact_covariance", f, sched, uniform_grid(-7, 7, 2048), start="normal")
     c = law.centers
     mean = float((law.masses * c).sum())
     var = float((law.masses * c * c).sum()) - mean**2

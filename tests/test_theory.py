@@ -53,3 +53,15 @@ def test_dou_rates():
     assert bound("dou_isolation")(n=10_000, d=4) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="unknown bound"):
         bound("nope")
+
+
+def test_li_wei_chen_chi_exponents_are_its_leading_terms():
+    """d^2 log^4 T / T + d^6 log^6 T / T^2: at T = 1e12..1e13 (where the second term is below 1e-4
+    of the first for d <= 16) the fitted exponents are the declared d^2 (to 1e-3, the second term's
+    share) and T^-1 within the log^4 factor's slope; steps T ~ d^2 / eps."""
+    b = bound("li_wei_chen_chi_ode")
+    Tg, dg = np.meshgrid(np.geomspace(1e12, 1e13, 4), [2.0, 4, 8, 16])
+    fit = fit_power_law(np.array([b(d=d, T=t) for t, d in zip(Tg.ravel(), dg.ravel())]), T=Tg.ravel(), d=dg.ravel())
+    assert fit.exponents["d"] == pytest.approx(b.exponents["d"], abs=1e-3)
+    assert 0 <= fit.exponents["T"] - b.exponents["T"] <= b.log_powers["T"] / math.log(1e12) + 1e-3
+    assert b.steps_exponents == pytest.approx({"d": 2.0, "inv_eps": 1.0})

@@ -7,19 +7,20 @@ layer; it imports neither.
 
 from cmtheory.laws.gaussian import gaussian_law
 from cmtheory.laws.radial import (
-    check_rotation_invariant, ddpm_law_radial, exact_covariance_law_radial, li_icml2024_law_radial, propagate_radial, radial_cdf, radial_hvp,
-    radial_law, radial_markov_law, radial_score,
+    check_equivariant, check_rotation_invariant, propagate_radial, radial_cdf, radial_hvp, radial_law, radial_markov_law, radial_score,
+    start_radial_cdf, start_radial_law,
 )
 from cmtheory.laws.grid import GridLaw, Transition, markov_law_1d, normal_law, propagate, pushforward_law, richardson_law, uniform_grid
 from cmtheory.laws.reference import gmm_1d_cdf, gmm_1d_law
 from cmtheory.laws.transitions import (
-    GaussianTransition, HvpFn, ScoreFn, ddpm_transition, exact_covariance_transition, li_icml2024_transitions,
+    GaussianTransition, HvpFn, ScoreFn, StepTransitions, ddpm_transition, ddpm_transitions, exact_covariance_transition,
+    exact_covariance_transitions, li_icml2024_transitions,
 )
 
 __all__ = [
     "GridLaw", "Transition", "uniform_grid", "normal_law", "propagate", "markov_law_1d", "pushforward_law", "richardson_law",
-    "gaussian_law", "gmm_1d_cdf", "gmm_1d_law", "GaussianTransition", "ScoreFn", "HvpFn", "ddpm_transition",
-    "exact_covariance_transition", "li_icml2024_transitions", "check_rotation_invariant", "radial_cdf", "radial_law",
-    "radial_score", "radial_hvp", "propagate_radial", "radial_markov_law", "ddpm_law_radial", "li_icml2024_law_radial",
-    "exact_covariance_law_radial",
+    "gaussian_law", "gmm_1d_cdf", "gmm_1d_law", "GaussianTransition", "ScoreFn", "HvpFn", "StepTransitions", "ddpm_transition",
+    "exact_covariance_transition", "ddpm_transitions", "exact_covariance_transitions", "li_icml2024_transitions",
+    "check_rotation_invariant", "check_equivariant", "radial_cdf", "radial_law", "radial_score", "radial_hvp", "propagate_radial",
+    "radial_markov_law", "start_radial_cdf", "start_radial_law",
 ]

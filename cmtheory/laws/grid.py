@@ -37,6 +37,11 @@ from cmtheory.laws.transitions import GaussianTransition
 
 __all__ = ["GridLaw", "Transition", "uniform_grid", "normal_law", "propagate", "markov_law_1d", "pushforward_law", "richardson_law"]
 
+#: relative round-off of float64 maps: cells narrower than this (relative to x) are not divided
+ROUND_OFF = 1e-13
+#: a map whose image falls over start cells holding at most this mass in all (float64 noise of a map
+#: steep beyond its resolution) still counts as increasing; that mass is added to ``grid_error``
+FALL_MASS = 1e-12
 #: ``transition(y) -> GaussianTransition`` for points y of shape (P, d)
 Transition = Callable[[torch.Tensor], GaussianTransition]
 
@@ -75,6 +80,30 @@ class GridLaw:
     @property
     def density(self) -> np.ndarray:
         return self.masses / self.h
+
+    def cdf(self, x) -> np.ndarray:
+        r"""CDF of the piecewise-uniform law (uniform within each cell) at the points ``x``.
+
+        .. math:: F(x) = \sum_{j < i} p_j + p_i\,\frac{x - e_i}{h}, \qquad e_i \le x \le e_{i+1},
+
+        linear between the edges: ``np.interp(x, edges, [0, cumsum(masses)])``. Below
+        ``edges[0]`` it is 0 and above ``edges[-1]`` it is the total mass on the grid,
+        ``masses.sum()``: the ``lost`` mass is not placed anywhere (where it went is unknown),
+        so F tops out at about 1 - ``lost``. Masses are used as they are, not normalised
+        (a Richardson-extrapolated law may have slightly negative masses, so F may decrease or
+        exceed 1 by the order of ``grid_error``).
+
+        Parameters
+        ----------
+        x : array_like
+            Points, any shape.
+
+        Returns
+        -------
+        ndarray
+            F at ``x``, float64, of ``x``'s shape.
+        """
+        return np.interp(np.asarray(x, dtype=np.float64), self.edges, np.concatenate([[0.0], np.cumsum(self.masses)]))
 
 
 def uniform_grid(lo: float, hi: float, N: int) -> np.ndarray:
@@ -179,14 +208,21 @@ def pushforward_law(transport: Callable[[np.ndarray], np.ndarray], start_cdf: Ca
     :math:`\Phi` is run on ``start_edges``; its monotone cubic (PCHIP) inverse gives a first
     :math:`\Phi^{-1}(e_j)`, refined by ``newton`` Newton steps that run :math:`\Phi` itself, with the
     slope of the PCHIP interpolant of :math:`\Phi`. ``grid_error`` bounds the TV change one more
-    Newton step would make, :math:`\sum_j |F(x_j + \delta_j) - F(x_j)|`. Preimages outside
+    Newton step would make, :math:`\sum_j |F(x_j + \delta_j) - F(x_j)|`, plus the start mass of
+    cells over which the image falls (at most :data:`FALL_MASS`, else a ValueError). Preimages outside
     ``start_edges`` are clamped to it, so the start mass outside is counted in ``lost``.
-    A map that is not increasing on ``start_edges`` is a ValueError.
+    A map that is not increasing on ``start_edges`` is a ValueError. Start cells whose image is
+    wider than an output cell are subdivided until none is (:func:`_resolved_map`), so that a map
+    that is steep somewhere (a flow between the modes of a mixture in high d) is resolved there.
     """
-    s_edges = np.asarray(start_edges, dtype=np.float64)
-    P = transport(s_edges)
-    if not (np.all(np.isfinite(P)) and np.all(np.diff(P) > 0)):
-        raise ValueError("the sampler's map is not increasing on start_edges (a step too large for this target, or a start grid beyond its range); use more steps or a narrower start grid")
+    s_edges, P = _resolved_map(transport, np.asarray(start_edges, dtype=np.float64), float(np.min(np.diff(edges))))
+    falls = np.diff(P) <= 0
+    held = np.diff(start_cdf(s_edges))[falls]
+    if not np.all(np.isfinite(P)) or (held > FALL_MASS).any():
+        raise ValueError("the sampler's map is not increasing on start_edges where the start law has mass (a step too large for this target, "
+                         "or a start grid beyond its range); use more steps or a narrower start grid")
+    rising = np.concatenate([[True], P[1:] > np.maximum.accumulate(P)[:-1]])  # float64 noise where a steep map is resolved to round-off
+    s_edges, P = s_edges[rising], P[rising]
     inverse = scipy.interpolate.PchipInterpolator(P, s_edges)
     slope = scipy.interpolate.PchipInterpolator(s_edges, P).derivative()
     inside = (edges > P[0]) & (edges < P[-1])
@@ -198,8 +234,34 @@ def pushforward_law(transport: Callable[[np.ndarray], np.ndarray], start_cdf: Ca
     pre = np.where(edges <= P[0], s_edges[0], s_edges[-1])
     pre[inside] = x
     cdf = start_cdf(pre)
-    err = float(np.abs(start_cdf(np.clip(x - delta, s_edges[0], s_edges[-1])) - cdf[inside]).sum())
+    err = float(np.abs(start_cdf(np.clip(x - delta, s_edges[0], s_edges[-1])) - cdf[inside]).sum()) + float(held.sum())
     return _law_from_cdf(edges, cdf, err)
+
+
+def _resolved_map(transport: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: float, rounds: int = 40, most: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Start points ``x`` and their images, with points added (at most ``most`` a cell a round,
+    equispaced) in every cell whose image is wider than ``h`` and which float64 can still divide,
+    until none is left or ``rounds`` rounds have run (a map with a jump, or nearly one, is then
+    resolved to float64's resolution in x, where the start law's mass is below any grid error);
+    a map that is not finite is returned as it is, for the caller to refuse."""
+    P = transport(x)
+    for _ in range(rounds):
+        gaps = np.diff(P)
+        if not np.all(np.isfinite(P)):
+            break
+        wide = np.flatnonzero((gaps > h) & (np.diff(x) > ROUND_OFF * np.abs(x[1:])))
+        if wide.size == 0:
+            break
+        per = np.minimum(np.ceil(gaps[wide] / h).astype(np.int64), most)
+        new = np.concatenate([np.linspace(x[i], x[i + 1], k + 1)[1:-1] for i, k in zip(wide, per)])
+        new = new[(new > x[0]) & (new < x[-1])]
+        if new.size == 0:  # cells at the resolution of float64
+            break
+        x = np.concatenate([x, new])
+        P = np.concatenate([P, transport(new)])
+        order = np.argsort(x, kind="stable")
+        x, P = x[order], P[order]
+    return x, P
 
 
 def richardson_law(law_fn: Callable[[np.ndarray], GridLaw], lo: float, hi: float, N: int) -> GridLaw:

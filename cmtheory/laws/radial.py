@@ -73,7 +73,6 @@ import scipy.stats
 import torch
 
 from cmtheory.laws.grid import GridLaw, Transition, _convolve_normal, _law_from_cdf, _push_with_extra_noise
-from cmtheory.laws.transitions import ddpm_transition, exact_covariance_transition, li_icml2024_transitions
 from cmtheory.processes import DiscreteVP
 from cmtheory.targets import GaussianMixture, Sphere
 
@@ -85,9 +84,9 @@ __all__ = [
     "radial_hvp",
     "propagate_radial",
     "radial_markov_law",
-    "ddpm_law_radial",
-    "li_icml2024_law_radial",
-    "exact_covariance_law_radial",
+    "start_radial_cdf",
+    "start_radial_law",
+    "check_equivariant",
 ]
 
 
@@ -337,6 +336,13 @@ def _absorb_tangential_mean(m: np.ndarray, s_r: np.ndarray, dS: np.ndarray) -> t
     return mt, np.abs(s_r * np.where(mtc != 0, mc / np.where(mtc != 0, mtc, 1.0), 1.0))
 
 
+def _held_radii(law: GridLaw) -> np.ndarray:
+    """Three radii where the law holds its mass (the cell centres at its quartiles), all > 0."""
+    cdf = np.cumsum(np.clip(law.masses, 0.0, None))
+    at = np.searchsorted(cdf, np.array([0.25, 0.5, 0.75]) * cdf[-1]).clip(0, law.masses.size - 1)
+    return np.maximum(law.centers[at], law.h)
+
+
 def _cell_noise(transition: Transition, law: GridLaw, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""The mean map and the noise scales at the edges, and the noise scales per cell, shapes
     (N+1,), (N+1, j) and (N, j): the transition is evaluated at the points :math:`(r, 0)` of the
@@ -359,7 +365,8 @@ def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
     r"""One step :math:`Y' = m(r)u + \sigma_r(r) Z_1 u + \sigma_\perp(r) Z_\perp` of a rotation-invariant
     law held as its radial law (module docstring, steps 1-4).
 
-    ``transition(x)`` maps the points :math:`x = (r, 0)` of shape (P, 2) (the radius and one
+    ``transition`` must be rotation-equivariant (:func:`check_equivariant`, tested at three radii
+    where the law holds its mass; a ValueError otherwise). ``transition(x)`` maps the points :math:`x = (r, 0)` of shape (P, 2) (the radius and one
     tangential direction; shape (P, 1) in d = 1) to a GaussianTransition: the first column of
     its mean is :math:`m(r)` (m(0) = 0), its noise at z = 1 is :math:`(\sigma_r, \sigma_\perp)`; the
     samplers' transitions on :func:`radial_score` and :func:`radial_hvp` are such maps; a cell's
@@ -380,6 +387,7 @@ def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
     e, N = law.edges, law.masses.size
     if e[0] < 0:
         raise ValueError(f"law must be a law of the radius: its edges start at {e[0]} < 0")
+    check_equivariant(transition, _held_radii(law), d)
     m, s_e, s_c = _cell_noise(transition, law, min(d, 2))
     if e[0] == 0 and m[0] != 0:
         raise ValueError(f"transition's mean map must send the origin to itself (an equivariant step), got m(0) = {m[0]:.3g}")
@@ -392,6 +400,9 @@ def propagate_radial(law: GridLaw, transition: Transition, d: int) -> GridLaw:
         return GridLaw(e, A, law.lost + max(lost + lost_a, 0.0))
     k = d - 1
     S_e, S_c = k * s_e[:, 1] ** 2, k * s_c[:, 1] ** 2
+    if not S_c.min() > 0:
+        raise ValueError("the step's tangential noise is zero at some radius (a deterministic step, e.g. DDPM's posterior variance at t = 1): the radial "
+                         "Markov engine needs noise across the radius; stop the chain before it (t_stop) or give the sampler as a deterministic map")
     cells = _rho_cells(e, float(S_c.min()) * math.sqrt(2 / k))
     runs, lost = _tangential_runs(S_c, S_e, law.masses, (e[-1] ** 2 - e[0] ** 2) / cells)
     if not runs:  # no mass left on the grid
@@ -427,86 +438,90 @@ def radial_markov_law(init: GridLaw, transitions, d: int) -> GridLaw:
     return law
 
 
-def _start_law(target, schedule: DiscreteVP, edges: np.ndarray, start: str) -> GridLaw:
-    if start == "normal":
-        return _law_from_cdf(edges, _chi_cdf(target.d, 1.0, edges))
-    if start == "q_T":
-        return radial_law(target, *schedule.channel(schedule.T), edges)
-    raise ValueError(f"start must be 'normal' or 'q_T', got {start!r}")
-
-
-def _check_steps(schedule: DiscreteVP, t_stop: int) -> range:
-    if not isinstance(schedule, DiscreteVP):
-        raise ValueError(f"schedule must be a DiscreteVP, got {type(schedule).__name__}")
-    if isinstance(t_stop, bool) or not isinstance(t_stop, int) or not 0 <= t_stop < schedule.T:
-        raise ValueError(f"t_stop must be an int in 0..{schedule.T - 1}, got {t_stop!r}")
-    return range(schedule.T, t_stop, -1)
-
-
-def ddpm_law_radial(target, schedule: DiscreteVP, edges: np.ndarray, variance: str = "beta", *, start: str = "normal", t_stop: int = 0) -> GridLaw:
-    r"""Exact radial law of DDPM's output on a rotation-invariant target in :math:`\mathbb{R}^d`.
-
-    Given :math:`R = r`, :math:`|Y_{t-1}|/\sqrt{v_t}` is noncentral chi with d degrees of freedom and
-    noncentrality :math:`m_t(r)/\sqrt{v_t}`, :math:`m_t(r) = (r + \beta_t\psi_t(r))/\sqrt{\alpha_t}`
-    (:func:`cmtheory.laws.ddpm_transition` on the radial profile :func:`radial_score`).
+def start_radial_cdf(target, schedule: DiscreteVP, start: str):
+    r"""The CDF of :math:`|Y_T|` for a chain started from ``start``: ``"normal"``, :math:`Y_T \sim N(0, I_d)`
+    (:math:`|Y_T| \sim \chi_d`, what a user runs), or ``"q_T"``, the chain's exact law at step T
+    (:func:`radial_cdf` at the channel of step T).
 
     Parameters
     ----------
     target : GaussianMixture or Sphere
         Rotation-invariant (:func:`check_rotation_invariant`).
     schedule : DiscreteVP
-    edges : ndarray
-        Uniform radius grid, starting at 0 or above (:func:`cmtheory.laws.uniform_grid`).
-    variance : {"beta", "posterior"}
-        DDPM's :math:`v_t` (:func:`cmtheory.laws.ddpm_transition`).
     start : {"normal", "q_T"}
-        :math:`Y_T \sim N(0, I_d)` (what a user runs) or the chain's exact law at step T.
-    t_stop : int
-        Return the law of :math:`Y_{t_{stop}}` (compare with :func:`radial_law` at the channel
-        of step ``t_stop``).
 
     Returns
     -------
-    GridLaw
-        O(h^2) in the cell width; wrap in :func:`cmtheory.laws.richardson_law`.
+    callable
+        ``cdf(r)`` on arrays of radii.
     """
-    score = radial_score(target)
-    steps = _check_steps(schedule, t_stop)
-    return radial_markov_law(
-        _start_law(target, schedule, edges, start),
-        (lambda r, t=t: ddpm_transition(score, schedule, t, r, variance) for t in steps),
-        target.d,
-    )
+    check_rotation_invariant(target)
+    if start == "normal":
+        return lambda r: _chi_cdf(target.d, 1.0, r)
+    if start == "q_T":
+        a_T, s_T = schedule.channel(schedule.T)
+        return lambda r: radial_cdf(target, a_T, s_T, r)
+    raise ValueError(f"start must be 'normal' or 'q_T', got {start!r}")
 
 
-def li_icml2024_law_radial(target, schedule: DiscreteVP, edges: np.ndarray, first_noise: str = "readme", *, start: str = "normal", t_stop: int = 0) -> GridLaw:
-    r"""Exact radial law of the ICML 2024 accelerated sampler's output (its two half-steps,
-    :func:`cmtheory.laws.li_icml2024_transitions`, each a radial mean map plus isotropic constant
-    noise) on a rotation-invariant target; arguments as in :func:`ddpm_law_radial`."""
-    score = radial_score(target)
-    steps = _check_steps(schedule, t_stop)
-    return radial_markov_law(
-        _start_law(target, schedule, edges, start),
-        (tr for t in steps for tr in li_icml2024_transitions(score, schedule, t, first_noise)),
-        target.d,
-    )
+def start_radial_law(target, schedule: DiscreteVP, edges: np.ndarray, start: str) -> GridLaw:
+    """Exact cell masses of :math:`|Y_T|` on the radius grid ``edges`` (:func:`start_radial_cdf`)."""
+    edges = np.asarray(edges, dtype=np.float64)
+    return _law_from_cdf(edges, start_radial_cdf(target, schedule, start)(edges))
 
 
-def exact_covariance_law_radial(target, schedule: DiscreteVP, edges: np.ndarray, *, start: str = "normal", t_stop: int = 0) -> GridLaw:
-    r"""Exact radial law of the exact-covariance sampler's output on a rotation-invariant target.
+def _plane_maps(j: int) -> list[torch.Tensor]:
+    """Orthogonal maps that generate O(j) on the plane of the radius and one tangential direction
+    (j = 2: a rotation by an irrational angle and the reflection across the radius; j = 1: -1)."""
+    if j == 1:
+        return [-torch.eye(1, dtype=torch.float64)]
+    c, s = math.cos(0.9), math.sin(0.9)
+    return [torch.tensor([[c, -s], [s, c]], dtype=torch.float64), torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64))]
 
-    The step's noise :math:`c(z + \tfrac{\beta_t}{2}H_t z)`, :math:`c = \sqrt{\beta_t/\alpha_t}`, with
-    :math:`H_t = \psi_t' uu^\top + (\psi_t/r)(I - uu^\top)` (:func:`radial_hvp`), is radial with scale
-    :math:`\sigma_r = c(1 + \beta_t\psi_t'(r)/2)` and tangential with scale
-    :math:`\sigma_\perp = c(1 + \beta_t\psi_t(r)/(2r))`, both depending on the radius
-    (:func:`cmtheory.laws.exact_covariance_transition` on the plane of the radius and one
-    tangential direction; :func:`propagate_radial` takes the state-dependent scales); the mean
-    map is DDPM's. Arguments as in :func:`ddpm_law_radial`.
+
+def check_equivariant(step, radii: np.ndarray, d: int, rtol: float = 1e-8) -> None:
+    r"""ValueError unless ``step`` commutes with rotations at the points :math:`r e_1`, r in ``radii``:
+    :math:`\Phi(Qx) = Q\Phi(x)` for a map, and for a Gaussian transition
+    :math:`m(Qx) = Q m(x)` and :math:`M(Qx)Qz = QM(x)z` (z = e_1, e_2), for the maps Q that
+    generate O(2) on the plane of the radius and one tangential direction (:math:`\pm 1` in d = 1).
+
+    A step that is equivariant under O(d) passes; this is what the radial engines need (the law
+    of :math:`|Y'|` given :math:`|Y|` alone), and what a step that treats coordinates differently
+    (a per-coordinate clip or noise scale, a constant shift) fails.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(x)`` for x of shape (P, j), j = min(d, 2), float64: a tensor of that shape (a
+        deterministic sampler's map) or a GaussianTransition (a stochastic half-step).
+    radii : ndarray
+        Radii r > 0 at which to test.
+    d : int
+        The dimension.
+    rtol : float
+        Tolerance relative to the largest value (round-off of float64 steps is far below it).
+
+    Raises
+    ------
+    ValueError
+        Naming the part (map, mean or noise) that does not commute.
     """
-    score, hvp = radial_score(target), radial_hvp(target)
-    steps = _check_steps(schedule, t_stop)
-    return radial_markov_law(
-        _start_law(target, schedule, edges, start),
-        (lambda x, t=t: exact_covariance_transition(score, hvp, schedule, t, x) for t in steps),
-        target.d,
-    )
+    j = min(d, 2)
+    x = torch.zeros(len(radii), j, dtype=torch.float64)
+    x[:, 0] = torch.as_tensor(np.asarray(radii, dtype=np.float64))
+    basis = torch.eye(j, dtype=torch.float64)
+    at_x = step(x)
+    for Q in _plane_maps(j):
+        at_qx = step(x @ Q.T)
+        if isinstance(at_x, torch.Tensor):
+            pairs = [("map", at_qx, at_x @ Q.T)]
+        else:
+            pairs = [("mean map", at_qx.mean, at_x.mean @ Q.T)]
+            pairs += [(f"noise operator (on e_{k + 1})", at_qx.noise(basis[k].expand_as(x) @ Q.T), at_x.noise(basis[k].expand_as(x)) @ Q.T) for k in range(j)]
+        for part, a, b in pairs:
+            scale = max(1.0, float(b.abs().max()))
+            gap = float((a - b).abs().max())
+            if not gap <= rtol * scale:
+                raise ValueError(f"the step is not rotation-equivariant: its {part} does not commute with rotations of R^{d} "
+                                 f"(off by {gap:.3g} at radii {np.round(np.asarray(radii, dtype=float), 4).tolist()}); the radial engines need a step whose law "
+                                 f"given Y depends on |Y| alone and turns with Y (use the 1-D or product engines, or Monte Carlo)")

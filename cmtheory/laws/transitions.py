@@ -9,18 +9,27 @@ through the very same formulas.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 
 from cmtheory.processes import DiscreteVP
 
-__all__ = ["ScoreFn", "HvpFn", "GaussianTransition", "step_constants", "tweedie_mean", "ddpm_transition", "exact_covariance_transition", "li_icml2024_transitions"]
+__all__ = [
+    "ScoreFn", "HvpFn", "GaussianTransition", "StepTransitions", "step_constants", "tweedie_mean", "ddpm_transition",
+    "exact_covariance_transition", "ddpm_transitions", "exact_covariance_transitions", "li_icml2024_transitions",
+]
 
 #: ``score(x, alpha, sigma) -> (n, d)``
 ScoreFn = Callable[[torch.Tensor, object, object], torch.Tensor]
 #: ``hvp(x, v, alpha, sigma) -> (n, d)``, the Hessian of log q applied to v
 HvpFn = Callable[[torch.Tensor, torch.Tensor, object, object], torch.Tensor]
+
+
+#: ``transitions(score, hvp, schedule, t, **kw) -> sequence of maps y -> GaussianTransition``: the
+#: Gaussian half-steps of step t of a stochastic sampler, in order (a map may take ``out=``, a buffer
+#: for its mean); ``hvp`` is None for a sampler that needs none, ``kw`` the sampler's own keywords
+StepTransitions = Callable[..., Sequence[Callable[..., "GaussianTransition"]]]
 
 
 class GaussianTransition(NamedTuple):
@@ -82,7 +91,7 @@ def exact_covariance_transition(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP
     return GaussianTransition(mean, lambda z: c * (z + 0.5 * beta * hvp(y, z, a, s)))
 
 
-def li_icml2024_transitions(score: ScoreFn, schedule: DiscreteVP, t: int, first_noise: str = "readme") -> tuple:
+def li_icml2024_transitions(score: ScoreFn, hvp: HvpFn | None, schedule: DiscreteVP, t: int, first_noise: str = "readme") -> tuple:
     r"""The two Gaussian half-steps of the ICML 2024 stochastic sampler at step t.
 
     First :math:`Y^+ = Y_t + c\,Z` (identity mean, constant noise), then
@@ -91,7 +100,7 @@ def li_icml2024_transitions(score: ScoreFn, schedule: DiscreteVP, t: int, first_
     :math:`c = \sqrt{\alpha_t\beta_t/2}` (``"code"``, their ``denoising.py``);
     :math:`\alpha_t = 1 - \beta_t`. Returned as two transition maps ``y -> GaussianTransition``
     (the second writes its mean into ``out`` when given) so that the sampler and its exact law
-    (:mod:`cmtheory.laws`) share them.
+    (:mod:`cmtheory.laws`) share them; ``hvp`` is not used (the :data:`StepTransitions` signature).
     """
     if first_noise not in ("readme", "code"):
         raise ValueError(f"first_noise must be 'readme' or 'code', got {first_noise!r}")
@@ -99,10 +108,22 @@ def li_icml2024_transitions(score: ScoreFn, schedule: DiscreteVP, t: int, first_
     c = math.sqrt(beta / 2 * (alpha_t if first_noise == "code" else 1.0))
     c2 = math.sqrt(beta / 2)
 
-    def perturb(y):
+    def perturb(y, out=None):  # the mean is y itself: the sampler adds the noise into a buffer of its own
         return _scaled_noise(y, c)
 
     def tweedie(y, out=None):
         return _scaled_noise(tweedie_mean(score, y, beta, alpha_t, a, s, out), c2)
 
     return perturb, tweedie
+
+
+def ddpm_transitions(score: ScoreFn, hvp: HvpFn | None, schedule: DiscreteVP, t: int, variance: str = "beta") -> tuple:
+    r"""Step t of DDPM as :data:`StepTransitions`: the one transition :func:`ddpm_transition`
+    (``hvp`` is not used)."""
+    return (lambda y, out=None: ddpm_transition(score, schedule, t, y, variance, out),)
+
+
+def exact_covariance_transitions(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, t: int) -> tuple:
+    r"""Step t of the exact-covariance sampler as :data:`StepTransitions`: the one transition
+    :func:`exact_covariance_transition`."""
+    return (lambda y, out=None: exact_covariance_transition(score, hvp, schedule, t, y, out),)

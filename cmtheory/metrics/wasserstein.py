@@ -1,6 +1,7 @@
 r"""Wasserstein distances: from samples (POT's exact OT, GeomLoss's Sinkhorn divergence, a
-torch sliced W), exact in 1-D and between Gaussians, exact for product laws, and the coupling
-upper bound.
+torch sliced W), exact in 1-D and between Gaussians, exact for product laws, the coupling
+upper bound, and a 1-D sample (or the radii of a sample of a rotation-invariant law) against an
+exact CDF, with its exact floor.
 
 Sample-based estimators split the n samples into B disjoint batches of m = n // B and
 report the mean over batches with its standard error; the noise floor is the same
@@ -11,21 +12,32 @@ The empirical W between two m-samples of one law decays like :math:`m^{-1/d}` (d
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
 
 import numpy as np
 import ot
+import scipy.special
 import torch
 
 from cmtheory._checks import check_gaussians, check_positive, check_positive_int, real_array
 from cmtheory.metrics.result import Estimate, replicate_estimate
-from cmtheory.laws import GridLaw
+from cmtheory.laws import GridLaw, check_rotation_invariant, radial_cdf
+from cmtheory.targets import Sphere
 
-__all__ = ["wasserstein", "sliced_wasserstein", "sinkhorn_divergence", "w_grid", "w2_gaussians", "w2_product", "coupling_distance"]
+__all__ = [
+    "wasserstein", "sliced_wasserstein", "sinkhorn_divergence", "w_grid", "w2_gaussians", "w2_product", "coupling_distance",
+    "w1_to_cdf", "w1_radial",
+]
 
 _METHODS = ("emd", "sinkhorn", "sliced")
 _SOFTMIN_ROWS = 32  # cost-matrix rows formed at a time by the soft-C-transform (a 32 x m block stays in cache)
 _SLICE_BYTES = 2**26  # projected values held per chunk of projections (64 MiB of float64)
+_TAIL = 1e-15  # w1_to_cdf's range ends where F < _TAIL (below) and 1 - F < _TAIL (above)
+_CDF_TOL = 1e-6  # departures of a cdf from [0, 1] and from monotonicity up to this are clipped and reported
+_DOUBLINGS = 64  # steps of the outward search for the range's ends
+_CELLS = 4096  # cells of the uniform sub-grid on each of the two tails and between the extreme points
 
 
 def _as_array(x, name: str) -> np.ndarray:
@@ -273,6 +285,13 @@ def wasserstein(
     return replicate_estimate(vals, method, X.shape[0], floor, **extra)
 
 
+def _abs_linear_integral(a: np.ndarray, b: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    r""":math:`\int_0^{dx} |g|` for g linear from a to b, piece by piece: :math:`dx\,(|a| + |b|)/2`
+    when a and b have one sign, :math:`dx\,(a^2 + b^2)/(2(|a| + |b|))` when g crosses 0."""
+    absum = np.abs(a) + np.abs(b)
+    return dx * np.where(a * b >= 0, 0.5 * absum, (a * a + b * b) / (2 * np.where(absum > 0, absum, 1.0)))
+
+
 def _quantile(law: GridLaw, u: np.ndarray, side: str) -> np.ndarray:
     """Quantile function of the piecewise-uniform density; side='right' gives right limits
     (for the start of a u-interval), 'left' left limits (its end)."""
@@ -305,10 +324,7 @@ def w_grid(p_law: GridLaw, q_law: GridLaw, order: int = 2) -> Estimate:
     if order == 2:
         val = math.sqrt(max(float((du * (a * a + a * b + b * b) / 3).sum()), 0.0))
     else:
-        same = a * b >= 0
-        absum = np.abs(a) + np.abs(b)
-        piece = np.where(same, 0.5 * absum, (a * a + b * b) / (2 * np.where(absum > 0, absum, 1.0)))
-        val = float((du * piece).sum())
+        val = float(_abs_linear_integral(a, b, du).sum())
     return Estimate(val, 0.0, p_law.masses.size, f"grid quantile W{order}", extra={"lost": p_law.lost + q_law.lost})
 
 
@@ -359,3 +375,262 @@ def coupling_distance(x, y, p: int = 2) -> Estimate:
     value = mean ** (1 / p)
     se = se_mean * (1 / p) * mean ** (1 / p - 1) if mean > 0 else se_mean ** (1 / p)
     return Estimate(value, se, X.shape[0], f"coupling W{p} upper bound", extra={"mean_dist_p": mean})
+
+
+def _binomial_mad(n: int, p) -> np.ndarray:
+    r"""De Moivre's mean absolute deviation of :math:`X \sim \mathrm{Binomial}(n, p)`,
+
+    .. math:: E|X - np| = 2\nu\binom{n}{\nu} p^\nu (1 - p)^{n - \nu + 1}, \qquad \nu = \lfloor np \rfloor + 1,
+
+    in log space (``scipy.special.gammaln``), elementwise in p; 0 at p = 0 and p = 1."""
+    p = np.asarray(p, dtype=np.float64)
+    inner = (p > 0) & (p < 1)
+    q = np.where(inner, p, 0.5)
+    nu = np.minimum(np.floor(n * q) + 1, n)  # nq < n for q < 1, unless n q rounds up to n
+    log_mad = (
+        np.log(2 * nu) + scipy.special.gammaln(n + 1) - scipy.special.gammaln(nu + 1) - scipy.special.gammaln(n - nu + 1)
+        + nu * np.log(q) + (n - nu + 1) * np.log1p(-q)
+    )
+    return np.where(inner, np.exp(log_mad), 0.0)
+
+
+def _sorted_sample_1d(points) -> np.ndarray:
+    x = _as_array(points, "points")
+    if x.shape[1] != 1:
+        raise ValueError(f"points must have shape (n,) or (n, 1), got {x.shape}")
+    if x.shape[0] < 2:
+        raise ValueError(f"points must hold at least 2 samples (for the bootstrap), got {x.shape[0]}")
+    return np.sort(x[:, 0])
+
+
+def _evaluate_cdf(cdf, x: np.ndarray) -> np.ndarray:
+    F = real_array(cdf(x), "cdf(x)")
+    if F.shape != x.shape:
+        raise ValueError(f"cdf must map an array of shape {x.shape} to one of the same shape, got {F.shape}")
+    if not np.isfinite(F).all():
+        raise ValueError("cdf returned NaN or inf")
+    if F.min() < -_CDF_TOL or F.max() > 1 + _CDF_TOL:
+        raise ValueError(f"cdf must return values in [0, 1], got values in [{F.min():.6g}, {F.max():.6g}]")
+    return F
+
+
+def _range_end(cdf, start: float, step: float, level: float) -> float:
+    r"""Where the CDF reaches its limit ``level`` (0 below, 1 above): from ``start`` by steps
+    ``step * 2**k`` (``step`` < 0 downwards) until :math:`|F - level| \le` ``_TAIL``, or until F stops
+    changing (the law's support has ended, as a GridLaw's beyond its grid; F must then be within
+    ``_CDF_TOL`` of ``level``)."""
+    previous = None
+    for k in range(_DOUBLINGS):
+        b = start + step * 2.0**k
+        F = float(_evaluate_cdf(cdf, np.array([b]))[0])
+        if abs(F - level) <= _TAIL:
+            return b
+        if previous is not None and F == previous[1]:
+            if abs(F - level) > _CDF_TOL:
+                raise ValueError(f"cdf levels off at {F:.6g} beyond x = {previous[0]:.6g}, not at {level:g}: not the CDF of a probability law (a GridLaw that lost mass off its grid: widen the grid)")
+            return previous[0]
+        previous = (b, F)
+    raise ValueError(f"cdf does not reach {level:g} within {start:.6g} {'-' if step < 0 else '+'} {abs(step):.3g} x 2^{_DOUBLINGS}: not a CDF, or tails too heavy for a first moment (W1 infinite)")
+
+
+def _quadrature_nodes(x: np.ndarray, lo: float, hi: float, jumps: np.ndarray) -> np.ndarray:
+    """The coarse nodes: the sorted points, ``_CELLS`` uniform cells on each of [lo, x_(1)],
+    [x_(1), x_(n)] and [x_(n), hi], and each jump with its left neighbour (the next float below)."""
+    parts = [x, np.linspace(lo, x[0], _CELLS + 1), np.linspace(x[0], x[-1], _CELLS + 1), np.linspace(x[-1], hi, _CELLS + 1), jumps, np.nextafter(jumps, -np.inf)]
+    return np.unique(np.concatenate(parts))
+
+
+def _halved(t: np.ndarray) -> np.ndarray:
+    """The nodes t with the midpoint of each piece added (t is the result's [0::2])."""
+    out = np.empty(2 * t.size - 1)
+    out[0::2], out[1::2] = t, 0.5 * (t[:-1] + t[1:])
+    return out
+
+
+def _clipped_cdf(F: np.ndarray) -> tuple[np.ndarray, float]:
+    """F on the nodes made a CDF (running maximum, clipped to [0, 1]), and the largest change made
+    or left at the range's ends (F at lo, 1 - F at hi); a decrease over ``_CDF_TOL`` is refused."""
+    outside = max(0.0, -float(F.min()), float(F.max()) - 1.0)
+    running = np.maximum.accumulate(F)
+    decrease = float((running - F).max())
+    if decrease > _CDF_TOL:
+        raise ValueError(f"cdf must be non-decreasing, but it decreases by {decrease:.3g} on the integration grid")
+    G = np.clip(running, 0.0, 1.0)
+    return G, max(outside, decrease, float(G[0]), 1.0 - float(G[-1]))
+
+
+def _w1_on_nodes(t: np.ndarray, F: np.ndarray, ecdf: np.ndarray) -> float:
+    r""":math:`\int |F_n - F|` over the nodes t: :math:`F_n` = ``ecdf[j]`` on :math:`[t_j, t_{j+1})` (every point
+    is a node), F linear between nodes, each piece integrated exactly (:func:`_abs_linear_integral`)."""
+    return float(_abs_linear_integral(ecdf[:-1] - F[:-1], ecdf[:-1] - F[1:], np.diff(t)).sum())
+
+
+def _expected_w1(n: int, t: np.ndarray, F: np.ndarray) -> float:
+    r""":math:`E\,W_1(F_n, F) = \int E|F_n(x) - F(x)|\,dx = \int E|X_x - nF(x)|/n\,dx`,
+    :math:`X_x \sim \mathrm{Binomial}(n, F(x))` (:func:`_binomial_mad`), by the trapezoid rule on the nodes t."""
+    mad = _binomial_mad(n, F) / n
+    return float((np.diff(t) * 0.5 * (mad[:-1] + mad[1:])).sum())
+
+
+def _bootstrap_w1(t: np.ndarray, F: np.ndarray, below: np.ndarray, n: int, n_boot: int, seed: int) -> np.ndarray:
+    """:func:`_w1_on_nodes` for ``n_boot`` resamples (with replacement) of the n sorted points;
+    ``below[j]`` is the number of points <= t_j. Run on the nodes without the midpoints: a standard
+    error needs no quadrature precision, and this halves the cost."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        cum = np.concatenate([[0], np.cumsum(np.bincount(rng.integers(0, n, n), minlength=n))])
+        out[b] = _w1_on_nodes(t, F, cum[below] / n)
+    return out
+
+
+def w1_to_cdf(points, cdf, *, n_boot: int = 200, seed: int = 0, jumps=()) -> Estimate:
+    r""":math:`W_1` between the empirical law of 1-D ``points`` and a reference law given by its exact
+    CDF F, with the exact noise floor and a bootstrap standard error.
+
+    .. math:: W_1(F_n, F) = \int_{-\infty}^{\infty} |F_n(x) - F(x)|\,dx,
+
+    by quadrature on the sorted points merged with a uniform sub-grid of 4096 cells on each of
+    :math:`[lo, x_{(1)}]`, :math:`[x_{(1)}, x_{(n)}]`, :math:`[x_{(n)}, hi]`, then halved (each piece's
+    midpoint added). :math:`F_n` is constant on each piece, F is taken linear between nodes and
+    :math:`|F_n - F|` integrated exactly on each piece (the kink where F crosses :math:`F_n`
+    included). The range [lo, hi] is found by stepping outward from the extreme points by doubling
+    steps until :math:`F < 10^{-15}` below and :math:`1 - F < 10^{-15}` above (or until F stops
+    changing: a law whose support has ended). The quadrature error is estimated as the change
+    from the grid without the midpoints, :math:`|W(t) - W(t_{1/2})|`: the error is :math:`O(h^2)`
+    where F is smooth, so this overestimates the halved grid's error (by 3x, measured on a
+    mixture). Tails beyond :math:`10^{-15}` are dropped, which is negligible unless the law barely
+    has a first moment (:math:`1 - F \sim 1/x^{1+\epsilon}`).
+
+    Floor: the exact expected value for an n-sample of F itself,
+
+    .. math:: E\,W_1(F_n, F) = \int \frac{E|X_x - nF(x)|}{n}\,dx, \qquad X_x = nF_n(x) \sim \mathrm{Binomial}(n, F(x)),
+
+    with De Moivre's mean absolute deviation :math:`E|X - np| = 2\nu\binom{n}{\nu}p^\nu(1-p)^{n-\nu+1}`,
+    :math:`\nu = \lfloor np\rfloor + 1`, integrated by the trapezoid rule on the same nodes (its
+    quadrature error reported the same way). For points drawn from F the value's mean is the
+    floor; for points drawn from another law G it is about :math:`W_1(G, F)` plus a sampling excess
+    of at most about the floor of G. Standard error: the standard deviation of
+    :math:`W_1(F_n^*, F)` over ``n_boot`` resamples :math:`F_n^*` of the points (against the spread
+    of :math:`W_1(F_n, F)` over repeated samples of N(0, 1): 1.2x at n = 50, 0.95x at n = 1000).
+    Cost: n = 1e5 points with 200 resamples take under a second on one core.
+
+    Parameters
+    ----------
+    points : array or tensor of shape (n,) or (n, 1)
+        Finite, n >= 2.
+    cdf : callable
+        Vectorised: a float64 array of shape (m,) to F at those points, of shape (m,); the CDF of
+        a probability law with a first moment, right-continuous. Departures from [0, 1] or from
+        monotonicity up to 1e-6 (round-off; a Richardson-extrapolated
+        :meth:`cmtheory.laws.GridLaw.cdf`) are removed (running maximum, clipped to [0, 1]; the
+        value is then W1 to that law) and reported as ``extra["cdf_defect"]``, which bounds the
+        change of F and so the change of the value by ``cdf_defect * (hi - lo)``.
+    n_boot : int
+        Bootstrap resamples, >= 2.
+    seed : int
+        Seed of the bootstrap's ``numpy.random.default_rng``.
+    jumps : array_like of shape (k,), optional
+        Points where F may jump (a reference with atoms). Each is made a node together with the
+        next float below it, so that the quadrature is exact across the jump. An undeclared jump
+        costs up to the jump's size times the width of the piece holding it, which the reported
+        quadrature error does not bound (halving need not shrink it).
+
+    Returns
+    -------
+    Estimate
+        ``value`` :math:`W_1(F_n, F)`, ``se`` bootstrap, ``floor`` :math:`E\,W_1` for an n-sample of
+        F, ``floor_se`` 0 (exact up to quadrature); ``extra``: ``quadrature_error``,
+        ``floor_quadrature_error``, ``range`` (lo, hi), ``nodes``, ``cdf_defect``, ``n_boot``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: ``points`` not finite or not of shape (n,) / (n, 1) with n >= 2;
+        ``cdf`` not callable, returning a wrong shape, NaN, values outside [0, 1] or decreasing (by
+        more than 1e-6), or not reaching 0 and 1 (tails too heavy, or levelling off more than
+        1e-6 away, as a GridLaw that lost mass off its grid);
+        ``n_boot`` not an int >= 2; ``jumps`` not finite reals of shape (k,).
+    """
+    x = _sorted_sample_1d(points)
+    if not callable(cdf):
+        raise ValueError(f"cdf must be a callable (a vectorised CDF), got {type(cdf).__name__}")
+    check_positive_int(n_boot, "n_boot", 2)
+    J = real_array(jumps, "jumps")
+    if J.ndim != 1 or not np.isfinite(J).all():
+        raise ValueError(f"jumps must be finite reals of shape (k,), got shape {J.shape}")
+    n = x.size
+    step = float(x[-1] - x[0]) or max(abs(float(x[0])), 1.0)
+    lo, hi = _range_end(cdf, float(x[0]), -step, 0.0), _range_end(cdf, float(x[-1]), step, 1.0)
+    t = _halved(_quadrature_nodes(x, lo, hi, J))
+    F, defect = _clipped_cdf(_evaluate_cdf(cdf, t))
+    below = np.searchsorted(x, t, side="right")
+    ecdf = below / n
+    value = _w1_on_nodes(t, F, ecdf)
+    floor = _expected_w1(n, t, F)
+    boot = _bootstrap_w1(t[::2], F[::2], below[::2], n, n_boot, seed)
+    extra = {
+        "quadrature_error": abs(value - _w1_on_nodes(t[::2], F[::2], ecdf[::2])),
+        "floor_quadrature_error": abs(floor - _expected_w1(n, t[::2], F[::2])),
+        "range": (float(t[0]), float(t[-1])),
+        "nodes": int(t.size),
+        "cdf_defect": defect,
+        "n_boot": n_boot,
+    }
+    return Estimate(value, float(boot.std(ddof=1)), n, "W1 to exact CDF (quadrature, bootstrap se)", floor, 0.0, extra=extra)
+
+
+def w1_radial(points, target, alpha: float = 1.0, sigma: float = 0.0, *, n_boot: int = 200, seed: int = 0) -> Estimate:
+    r""":math:`W_1` between the radial laws of ``points`` and of :math:`X = \alpha X_0 + \sigma Z`,
+    :math:`X_0 \sim` ``target`` rotation-invariant:
+
+    .. math:: W_1(F_{R,n}, F_R) = \int_0^\infty |F_{R,n}(r) - F_R(r)|\,dr, \qquad
+              F_{R,n}(r) = \tfrac1n \#\{i : |x_i| \le r\},
+
+    :func:`w1_to_cdf` of the radii :math:`|x_i|` against :func:`cmtheory.laws.radial_cdf` (0 below
+    r = 0), with its exact floor and bootstrap se. For the law :math:`\mu` the points are drawn
+    from, :math:`W_1(\mu_R, \nu_R) \le W_1(\mu, \nu)` (:math:`||x| - |y|| \le |x - y|`), with equality
+    when :math:`\mu` is rotation-invariant too (:mod:`cmtheory.laws.radial`), e.g. a sampler with
+    rotation-equivariant steps on this target started from N(0, I). A sphere at
+    :math:`\sigma = 0` has a step radial CDF at :math:`\alpha\rho_0`, declared as a jump.
+
+    Parameters
+    ----------
+    points : array or tensor of shape (n, d)
+        Finite, n >= 2, d the target's dimension.
+    target : GaussianMixture or Sphere
+        Rotation-invariant (:func:`cmtheory.laws.check_rotation_invariant`).
+    alpha : float
+        Channel scale, > 0.
+    sigma : float
+        Channel noise, >= 0 (0: the target itself).
+    n_boot, seed
+        As in :func:`w1_to_cdf`.
+
+    Returns
+    -------
+    Estimate
+        As :func:`w1_to_cdf`'s, with ``d``, ``alpha`` and ``sigma`` added to ``extra``.
+
+    Raises
+    ------
+    ValueError
+        ``target`` not rotation-invariant; ``points`` not finite or not of shape (n, d); ``alpha``
+        not > 0; ``sigma`` not >= 0; and :func:`w1_to_cdf`'s.
+    """
+    check_rotation_invariant(target)
+    alpha = check_positive(alpha, "alpha")
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    sigma = float(sigma)
+    X = _as_array(points, "points")
+    if X.shape[1] != target.d:
+        raise ValueError(f"points must have shape (n, {target.d}) (the target's d), got {X.shape}")
+    jumps = [alpha * target.radius] if isinstance(target, Sphere) and sigma == 0 else []
+
+    def cdf(r: np.ndarray) -> np.ndarray:
+        return np.where(r < 0, 0.0, radial_cdf(target, alpha, sigma, np.maximum(r, 0.0)))
+
+    est = w1_to_cdf(np.linalg.norm(X, axis=1), cdf, n_boot=n_boot, seed=seed, jumps=jumps)
+    extra = dict(est.extra, d=target.d, alpha=alpha, sigma=sigma)
+    return dataclasses.replace(est, method="W1 of radii to exact radial CDF (quadrature, bootstrap se)", extra=extra)

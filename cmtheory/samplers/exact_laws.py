@@ -1,10 +1,18 @@
-r"""Exact laws of the registered samplers' outputs, without Monte Carlo, on the grid engine of
-:mod:`cmtheory.laws.grid` (1-D and, coordinate by coordinate, product targets).
+r"""Exact laws of a sampler's output, read off the sampler's own description of its step
+(:class:`cmtheory.samplers.SamplerSpec`), never its name.
 
-Stochastic Gaussian-transition samplers propagate their law step by step
-(:func:`cmtheory.laws.markov_law_1d`, O(h^2), extrapolated by :func:`cmtheory.laws.richardson_law`);
-deterministic samplers push the start law through their whole map
-(:func:`cmtheory.laws.pushforward_law`).
+* A deterministic sampler is a map :math:`\Phi`: its output law is the start law pushed through
+  :math:`\Phi` (:func:`cmtheory.laws.pushforward_law`, exact up to the Newton residual it
+  reports). On a rotation-invariant target, with the radial score, :math:`\Phi` is
+  rotation-equivariant, so in any d the output radius is :math:`|\Phi(R e_1)|` for the start
+  radius R (chi_d for N(0, I_d), or the exact radial law of :math:`q_T`).
+* A stochastic sampler whose step (or each half-step) is Gaussian given the state gives its
+  transitions (``SamplerSpec.transitions``); the 1-D grid engine (:func:`cmtheory.laws.markov_law_1d`)
+  and the radial engine (:func:`cmtheory.laws.radial_markov_law`, which reads the radial and
+  tangential noise scales off the noise operator) propagate them: O(h^2) in the cell width,
+  extrapolated by :func:`cmtheory.laws.richardson_law`.
+* Any other stochastic sampler has no exact law: measure it by Monte Carlo against the exact
+  reference (:func:`cmtheory.metrics.w1_to_cdf`, :func:`cmtheory.metrics.w1_radial`).
 """
 
 from __future__ import annotations
@@ -12,48 +20,27 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.optimize
 import scipy.special
 import torch
 
-from cmtheory._checks import check_noise_levels
-from cmtheory.laws import GaussianTransition, GridLaw, Transition, gmm_1d_cdf, gmm_1d_law, markov_law_1d, normal_law, pushforward_law, uniform_grid
+from cmtheory._checks import chain_steps, check_noise_levels
+from cmtheory.laws import (
+    GaussianTransition, GridLaw, check_equivariant, check_rotation_invariant, gmm_1d_cdf, gmm_1d_law, markov_law_1d, normal_law,
+    pushforward_law, radial_hvp, radial_markov_law, radial_score, start_radial_cdf, start_radial_law, uniform_grid,
+)
 from cmtheory.laws.reference import check_1d_mixture
-from cmtheory.laws.transitions import ddpm_transition, exact_covariance_transition, li_icml2024_transitions
 from cmtheory.processes import DiscreteVP
 from cmtheory.samplers.ode import ddim_step
-from cmtheory.samplers.registry import SAMPLERS
+from cmtheory.samplers.registry import SamplerSpec, sampler_spec
 from cmtheory.targets import GaussianMixture
 
-__all__ = [
-    "ddpm_law_1d",
-    "exact_covariance_law_1d",
-    "ddim_law_1d",
-    "sampler_law_1d",
-    "EXACT_LAW_SAMPLERS",
-    "GAUSSIAN_STEP_SAMPLERS",
-]
+__all__ = ["ddim_law_1d", "sampler_law_1d", "sampler_law_radial"]
 
-GAUSSIAN_STEP_SAMPLERS = ("ddpm", "exact_covariance", "li_icml2024")
-#: registry names with an exact law: every deterministic sampler and the Gaussian-step ones
-EXACT_LAW_SAMPLERS = tuple(n for n, spec in SAMPLERS.items() if spec.kind == "deterministic" or n in GAUSSIAN_STEP_SAMPLERS)
-
-
-def _chain_steps(schedule: DiscreteVP, t_stop: int):
-    if not 0 <= t_stop < schedule.T:
-        raise ValueError(f"t_stop must be in 0..{schedule.T - 1}, got {t_stop}")
-    return range(schedule.T, t_stop, -1)
-
-
-def ddpm_law_1d(score, schedule: DiscreteVP, edges: np.ndarray, *, variance="beta", t_stop=0, init: GridLaw | None = None) -> GridLaw:
-    """Exact law of DDPM's output (1-D score), started from N(0, 1) unless ``init`` is given."""
-    init = normal_law(0.0, 1.0, edges) if init is None else init
-    return markov_law_1d(init, (lambda y, t=t: ddpm_transition(score, schedule, t, y, variance) for t in _chain_steps(schedule, t_stop)))
-
-
-def exact_covariance_law_1d(score, hvp, schedule: DiscreteVP, edges: np.ndarray, *, t_stop=0, init: GridLaw | None = None) -> GridLaw:
-    """Exact law of the exact-covariance sampler's output (1-D), started from N(0, 1) unless ``init``."""
-    init = normal_law(0.0, 1.0, edges) if init is None else init
-    return markov_law_1d(init, (lambda y, t=t: exact_covariance_transition(score, hvp, schedule, t, y) for t in _chain_steps(schedule, t_stop)))
+#: start-grid cells of a pushforward where none are given
+START_CELLS = 4096
+#: mass of the start law left outside a radial pushforward's start grid at each end
+START_TAIL = 1e-16
 
 
 def _ddim_transition(denoiser, lam, lam_next):
@@ -69,28 +56,47 @@ def ddim_law_1d(denoiser, lambdas, init: GridLaw) -> GridLaw:
     return markov_law_1d(init, (_ddim_transition(denoiser, lam[i], lam[i + 1]) for i in range(len(lam) - 1)))
 
 
-def _gaussian_transitions(name: str, score, hvp, schedule: DiscreteVP, t: int) -> list[Transition]:
-    """The Gaussian transitions of step t of a registered stochastic sampler."""
-    if name == "ddpm":
-        return [lambda y: ddpm_transition(score, schedule, t, y)]
-    if name == "exact_covariance":
-        return [lambda y: exact_covariance_transition(score, hvp, schedule, t, y)]
-    if name == "li_icml2024":
-        return list(li_icml2024_transitions(score, schedule, t))
-    raise ValueError(f"sampler {name!r} has no exact law: its steps are not Gaussian given the state (use Monte Carlo); exact laws exist for {sorted(EXACT_LAW_SAMPLERS)}")
+def _exact_spec(sampler) -> SamplerSpec:
+    spec = sampler_spec(sampler)
+    if spec.exact_law is None:
+        raise ValueError("sampler has no exact law: it is stochastic and its spec gives no Gaussian transitions (SamplerSpec.transitions); "
+                         "measure it by Monte Carlo against the exact reference (cmtheory.metrics.w1_to_cdf, cmtheory.metrics.w1_radial)")
+    return spec
 
 
-def sampler_law_1d(name: str, target: GaussianMixture, schedule: DiscreteVP, edges: np.ndarray, *, start: str = "q_T", score=None, hvp=None, start_edges: np.ndarray | None = None, t_stop: int = 0) -> GridLaw:
-    r"""Exact output law of the registered sampler ``name`` (:data:`cmtheory.samplers.SAMPLERS`) on a
-    1-D Gaussian mixture, on the grid ``edges``.
+def _step_transitions(spec: SamplerSpec, score, hvp, schedule: DiscreteVP, t_stop: int, kw: dict):
+    """The Gaussian (half-)steps of the chain T, ..., t_stop + 1, in order."""
+    steps = chain_steps(schedule, t_stop)
+    if spec.needs_hvp and hvp is None:
+        raise ValueError("hvp must be given: this sampler's steps use the score's Hessian-vector product")
+    return (tr for t in steps for tr in spec.transitions(score, hvp if spec.needs_hvp else None, schedule, t, **kw))
+
+
+def _map_law(spec: SamplerSpec, score, schedule: DiscreteVP, start_cdf, start_edges: np.ndarray, edges: np.ndarray, t_stop: int, kw: dict) -> GridLaw:
+    """The start law (CDF ``start_cdf``) pushed through the deterministic sampler's map, run on one column."""
+    chain_steps(schedule, t_stop)
+
+    def transport(x):
+        y = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))[:, None]
+        return spec.run(score, schedule, y, t_stop=t_stop, **kw)[:, 0].numpy()
+
+    return pushforward_law(transport, start_cdf, np.asarray(start_edges, dtype=np.float64), np.asarray(edges, dtype=np.float64))
+
+
+def sampler_law_1d(sampler, target: GaussianMixture, schedule: DiscreteVP, edges: np.ndarray, *, start: str = "q_T", score=None, hvp=None, start_edges: np.ndarray | None = None, t_stop: int = 0, **kw) -> GridLaw:
+    r"""Exact output law of ``sampler`` on a 1-D Gaussian mixture, on the grid ``edges``.
 
     Parameters
     ----------
-    name : str
-        A registry name; every deterministic sampler, and the Gaussian-transition stochastic
-        ones (``ddpm``, ``exact_covariance``, ``li_icml2024``, whose half-steps are Gaussian).
+    sampler : str, SamplerSpec or callable
+        A registered name (:data:`cmtheory.samplers.SAMPLERS`), a spec, or a plain deterministic
+        function ``fn(score, schedule, y, **kw)``: a deterministic sampler, or a stochastic one
+        with Gaussian transitions (:attr:`SamplerSpec.exact_law`).
     target : GaussianMixture
         1-D; gives the score (unless ``score`` is given), the HVP and the exact :math:`q_T`.
+    schedule : DiscreteVP
+    edges : ndarray
+        The uniform grid of the output law.
     start : {"q_T", "normal"}
         :math:`Y_T \sim q_T`, the chain's exact law at step T (isolates the discretisation
         error), or N(0, 1) (what a user runs; a deterministic sampler then carries
@@ -103,32 +109,116 @@ def sampler_law_1d(name: str, target: GaussianMixture, schedule: DiscreteVP, edg
         standard deviations).
     t_stop : int
         The law of :math:`Y_{t_{stop}}` (compare with the channel of step ``t_stop``); 0 by default.
+    **kw
+        The sampler's own keywords (e.g. DDPM's ``variance``).
 
-    Deterministic samplers use :func:`pushforward_law` (exact up to the Newton residual it
-    reports); stochastic ones :func:`markov_law_1d` (O(h^2), use :func:`richardson_law`).
+    Returns
+    -------
+    GridLaw
+        Deterministic samplers: :func:`cmtheory.laws.pushforward_law` (exact up to the Newton
+        residual it reports in ``grid_error``); stochastic ones: :func:`cmtheory.laws.markov_law_1d`
+        (O(h^2), wrap in :func:`cmtheory.laws.richardson_law`).
+
+    Raises
+    ------
+    ValueError
+        A sampler without an exact law, a target that is not a 1-D mixture, a bad ``start``,
+        ``schedule`` or ``t_stop``.
     """
-    if name not in SAMPLERS:
-        raise ValueError(f"name must be a registered sampler, one of {sorted(SAMPLERS)}; got {name!r}")
+    spec = _exact_spec(sampler)
     if start not in ("q_T", "normal"):
         raise ValueError(f"start must be 'q_T' or 'normal', got {start!r}")
     check_1d_mixture(target)
     score = target.score if score is None else score
     hvp = target.hvp if hvp is None else hvp
+    chain_steps(schedule, t_stop)
     a_T, s_T = schedule.channel(schedule.T)
-    spec = SAMPLERS[name]
-    if spec.kind == "deterministic":
+    if spec.exact_law == "pushforward":
         if start == "q_T":
             def start_cdf(x):
                 return gmm_1d_cdf(target, a_T, s_T, x)
             spread = math.sqrt(a_T**2 * float(target.covariance()[0, 0] + target.means[:, 0].abs().max() ** 2) + s_T**2)
         else:
             start_cdf, spread = scipy.special.ndtr, 1.0
-        s_edges = uniform_grid(-12 * spread, 12 * spread, 4096) if start_edges is None else np.asarray(start_edges, dtype=np.float64)
-
-        def transport(x):
-            y = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))[:, None]
-            return spec.run(score, schedule, y, t_stop=t_stop)[:, 0].numpy()
-
-        return pushforward_law(transport, start_cdf, s_edges, edges)
+        s_edges = uniform_grid(-12 * spread, 12 * spread, START_CELLS) if start_edges is None else start_edges
+        return _map_law(spec, score, schedule, start_cdf, s_edges, edges, t_stop, kw)
+    transitions = _step_transitions(spec, score, hvp, schedule, t_stop, kw)
     init = gmm_1d_law(target, a_T, s_T, edges) if start == "q_T" else normal_law(0.0, 1.0, edges)
-    return markov_law_1d(init, (tr for t in _chain_steps(schedule, t_stop) for tr in _gaussian_transitions(name, score, hvp, schedule, t)))
+    return markov_law_1d(init, transitions)
+
+
+def _radius_span(cdf, tail: float = START_TAIL) -> tuple[float, float]:
+    """Radii [lo, hi] outside which the law of CDF ``cdf`` holds at most ``tail`` at each end
+    (bracketed by doubling, then found by Brent's method)."""
+    F = lambda r: float(cdf(np.array([r]))[0])  # noqa: E731
+    top = 1.0
+    while F(top) < 1 - tail:
+        top *= 2
+        if top > 1e12:
+            raise ValueError(f"the start law's radius has no finite 1 - {tail:g} quantile")
+    lo = 0.0 if F(0.0) >= tail else scipy.optimize.brentq(lambda r: F(r) - tail, 0.0, top, xtol=1e-12)
+    hi = scipy.optimize.brentq(lambda r: F(r) - (1 - tail), lo, top, xtol=1e-12) if F(lo) < 1 - tail < F(top) else top
+    return lo, hi
+
+
+def sampler_law_radial(sampler, target, schedule: DiscreteVP, edges: np.ndarray, *, start: str = "q_T", t_stop: int = 0, start_edges: np.ndarray | None = None, **kw) -> GridLaw:
+    r"""Exact law of the radius :math:`|Y_{t_{stop}}|` of ``sampler``'s output on a rotation-invariant
+    target in :math:`\mathbb{R}^d`, run with the target's exact (radial) score.
+
+    TV and :math:`W_p` between rotation-invariant laws equal TV and :math:`W_p` between their
+    radial laws (:mod:`cmtheory.laws.radial`), so compare with :func:`cmtheory.laws.radial_law`.
+
+    * Deterministic: on a rotation-invariant target the sampler's map :math:`\Phi` is
+      rotation-equivariant (checked, :func:`cmtheory.laws.check_equivariant`), so the output radius
+      is :math:`|\Phi(R e_1)|`, R the start radius: the start's radial law pushed through
+      :math:`r \mapsto \Phi(r e_1)_1`, run on one column with :func:`cmtheory.laws.radial_score`
+      (:func:`cmtheory.laws.pushforward_law`: exact up to the Newton residual in ``grid_error``).
+    * Stochastic with Gaussian transitions: :func:`cmtheory.laws.radial_markov_law` on the plane
+      of the radius and one tangential direction (the transitions on :func:`cmtheory.laws.radial_score`
+      and :func:`cmtheory.laws.radial_hvp`); O(h^2), wrap in :func:`cmtheory.laws.richardson_law`.
+
+    Parameters
+    ----------
+    sampler : str, SamplerSpec or callable
+        As in :func:`sampler_law_1d`.
+    target : GaussianMixture or Sphere
+        Rotation-invariant (:func:`cmtheory.laws.check_rotation_invariant`).
+    schedule : DiscreteVP
+    edges : ndarray
+        Uniform radius grid starting at 0 or above (:func:`cmtheory.laws.uniform_grid`).
+    start : {"q_T", "normal"}
+        :math:`Y_T \sim q_T` (the chain's exact law at step T) or N(0, I_d) (what a user runs).
+    t_stop : int
+        Return the law of :math:`|Y_{t_{stop}}|` (compare with :func:`cmtheory.laws.radial_law`
+        at the channel of step ``t_stop``).
+    start_edges : ndarray, optional
+        Deterministic samplers: the start radii where the map is run first (default: 4096 cells
+        between the start law's 1e-16 and 1 - 1e-16 quantiles).
+    **kw
+        The sampler's own keywords.
+
+    Returns
+    -------
+    GridLaw
+        The radial law.
+
+    Raises
+    ------
+    ValueError
+        A sampler without an exact law, a step that is not rotation-equivariant, a target that
+        is not rotation-invariant, a bad ``edges``, ``start``, ``schedule`` or ``t_stop``.
+    """
+    spec = _exact_spec(sampler)
+    check_rotation_invariant(target)
+    edges = np.asarray(edges, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 3 or edges[0] < 0 or not np.all(np.diff(edges) > 0):
+        raise ValueError(f"edges must be an increasing radius grid starting at 0 or above, got {edges.size} edges from {edges[:1]}")
+    chain_steps(schedule, t_stop)
+    score = radial_score(target)
+    if spec.exact_law == "pushforward":
+        start_cdf = start_radial_cdf(target, schedule, start)
+        s_edges = uniform_grid(*_radius_span(start_cdf), START_CELLS) if start_edges is None else np.asarray(start_edges, dtype=np.float64)
+        check_equivariant(lambda x: spec.run(score, schedule, x, t_stop=t_stop, **kw), np.quantile(s_edges[s_edges > 0], [0.25, 0.5, 0.75]), target.d)
+        return _map_law(spec, score, schedule, start_cdf, s_edges, edges, t_stop, kw)
+    init = start_radial_law(target, schedule, edges, start)
+    return radial_markov_law(init, _step_transitions(spec, score, radial_hvp(target), schedule, t_stop, kw), target.d)

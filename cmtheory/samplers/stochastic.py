@@ -22,20 +22,24 @@ exact laws with the very same formulas.
 
 from __future__ import annotations
 
+import inspect
 import math
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from tqdm.auto import tqdm
 
-from cmtheory._checks import check_points
+from cmtheory._checks import chain_steps, check_points
 from cmtheory.processes import DiscreteVP
 from cmtheory.laws.transitions import (
     GaussianTransition,
     HvpFn,
     ScoreFn,
+    StepTransitions,
     ddpm_transition,
+    ddpm_transitions,
     exact_covariance_transition,
+    exact_covariance_transitions,
     li_icml2024_transitions,
     step_constants,
     tweedie_mean,
@@ -47,6 +51,7 @@ __all__ = [
     "ddpm_transition",
     "exact_covariance_transition",
     "run_chain",
+    "gaussian_chain",
     "DrawAhead",
     "ddpm",
     "exact_covariance",
@@ -59,10 +64,7 @@ __all__ = [
 
 def check_chain_inputs(schedule, y, t_stop) -> None:
     """A DiscreteVP ``schedule``, ``t_stop`` an int in 0..T-1, ``y`` a finite (n, d) tensor; else a ValueError naming the argument."""
-    if not isinstance(schedule, DiscreteVP):
-        raise ValueError(f"schedule must be a DiscreteVP, got {type(schedule).__name__}")
-    if isinstance(t_stop, bool) or not isinstance(t_stop, int) or not 0 <= t_stop < schedule.T:
-        raise ValueError(f"t_stop must be an int in 0..{schedule.T - 1}, got {t_stop!r}")
+    chain_steps(schedule, t_stop)
     if not isinstance(y, torch.Tensor) or y.ndim != 2:
         raise ValueError(f"y must be a tensor of shape (n, d), got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
     check_points(y, y.shape[1], "y")
@@ -189,40 +191,99 @@ def _add_noise(tr: GaussianTransition, z: torch.Tensor, out: torch.Tensor | None
     return tr.mean.add_(noise, alpha=alpha) if out is None else torch.add(tr.mean, noise, alpha=alpha, out=out)
 
 
-def _iterate(state: dict, t: int, like: torch.Tensor) -> torch.Tensor:
-    """The buffer that receives Y_{t-1}: one of two kept in ``state``, used in turn, so that a step
-    never writes into its own input and allocates no (n, d) tensor of its own."""
-    return _scratch(state, f"y{t % 2}", like)
+def _iterate(state: dict, t: int, like: torch.Tensor, half: int = 0) -> torch.Tensor:
+    """The buffer that receives Y_{t-1} (or the output of half-step ``half`` of step t): one of two
+    kept in ``state`` per half-step, used in turn, so that a step never writes into its own input
+    and allocates no (n, d) tensor of its own."""
+    return _scratch(state, f"y{half}.{t % 2}", like)
 
 
-def _gaussian_step(transition):
-    """``y <- mean + noise(Z)``: ``transition(t, y, out)`` writes the mean into an iterate buffer
-    (:func:`_iterate`), Z from :func:`_draw`, the noise added in place."""
+#: run_chain's own keywords; a Gaussian-step sampler's other keywords go to its transitions
+CHAIN_KEYWORDS = ("t_stop", "callback", "return_trajectory", "progress", "draw_ahead")
+
+
+def _takes_out(transition) -> bool:
+    """Whether a transition map takes ``out=``, a buffer for its mean."""
+    try:
+        return "out" in inspect.signature(transition).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+
+
+def _gaussian_step(transitions: StepTransitions, score, hvp, schedule, options: dict):
+    """``y <- mean + noise(Z)`` for each Gaussian half-step of step t in turn: a map that takes
+    ``out`` writes its mean into an iterate buffer (:func:`_iterate`, one pair per half-step) and
+    the noise is added in place; a mean that is not the buffer (the input itself, or a new
+    tensor) is added to the noise into the buffer. Z from :func:`_draw`, one per half-step."""
     state = {}
 
     def step(t, y, generator):
-        return _add_noise(transition(t, y, _iterate(state, t, y)), _draw(state, y, generator))
+        for i, transition in enumerate(transitions(score, hvp, schedule, t, **options)):
+            buffer = _iterate(state, t, y, i)
+            tr = transition(y, out=buffer) if _takes_out(transition) else transition(y)
+            z = _draw(state, y, generator)
+            y = _add_noise(tr, z) if tr.mean is buffer else _add_noise(tr, z, out=buffer)
+        return y
 
     return step
+
+
+def gaussian_chain(transitions: StepTransitions, needs_hvp: bool = False):
+    r"""The stochastic sampler whose step t is the Gaussian half-steps ``transitions(score, hvp,
+    schedule, t, **kw)`` (:data:`cmtheory.laws.StepTransitions`), each
+    :math:`Y' = m(Y) + M(Y) Z` with a fresh Z: the one description that the sampler, its 1-D exact
+    law (:func:`cmtheory.samplers.sampler_law_1d`) and its radial law
+    (:func:`cmtheory.samplers.sampler_law_radial`) all read.
+
+    Parameters
+    ----------
+    transitions : callable
+        ``transitions(score, hvp, schedule, t, **kw)`` -> sequence of maps ``y -> GaussianTransition``
+        (a map may take ``out=``, a buffer to write its mean into).
+    needs_hvp : bool
+        Whether the transitions use the Hessian-vector product ``hvp``.
+
+    Returns
+    -------
+    callable
+        ``sampler(score, schedule, y, generator=None, **kw)``, or ``sampler(score, hvp, schedule,
+        y, generator=None, **kw)`` when ``needs_hvp`` (the registry's signatures); ``kw`` are
+        :func:`run_chain`'s keywords and the transitions' own.
+    """
+    if not callable(transitions):
+        raise ValueError(f"transitions must be callable as transitions(score, hvp, schedule, t, **kw), got {type(transitions).__name__}")
+
+    def chain(score, hvp, schedule, y, generator=None, **kw):
+        options = {k: v for k, v in kw.items() if k not in CHAIN_KEYWORDS}
+        run = {k: v for k, v in kw.items() if k in CHAIN_KEYWORDS}
+        return run_chain(_gaussian_step(transitions, score, hvp, schedule, options), schedule, y, generator, **run)
+
+    if needs_hvp:
+        return chain
+    return lambda score, schedule, y, generator=None, **kw: chain(score, None, schedule, y, generator, **kw)
+
+
+_ddpm_chain = gaussian_chain(ddpm_transitions)
+_exact_covariance_chain = gaussian_chain(exact_covariance_transitions, needs_hvp=True)
+_li_icml2024_chain = gaussian_chain(li_icml2024_transitions)
 
 
 def ddpm(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, variance="beta", **kw):
     r"""DDPM (Ho et al. 2020; the sampler analysed by Li & Yan 2024).
 
-    :math:`Y_{t-1} = (Y_t + \beta_t s_t(Y_t))/\sqrt{\alpha_t} + \sqrt{v_t} Z`, one score per step.
+    :math:`Y_{t-1} = (Y_t + \beta_t s_t(Y_t))/\sqrt{\alpha_t} + \sqrt{v_t} Z`, one score per step
+    (:func:`cmtheory.laws.ddpm_transitions`).
     """
-    return run_chain(_gaussian_step(lambda t, yy, out: ddpm_transition(score, schedule, t, yy, variance, out)), schedule, y, generator, **kw)
+    return _ddpm_chain(score, schedule, y, generator, variance=variance, **kw)
 
 
 def exact_covariance(score: ScoreFn, hvp: HvpFn, schedule: DiscreteVP, y, generator=None, **kw):
     r"""Exact-covariance second-order sampler (docs/papers.md section E, the T^-2 principle).
 
     :math:`Y_{t-1} = (Y_t + \beta_t s_t(Y_t))/\sqrt{\alpha_t} + \sqrt{\beta_t/\alpha_t}\,(Z + \tfrac{\beta_t}{2} H_t(Y_t) Z)`:
-    one score and one Hessian-vector product per step.
+    one score and one Hessian-vector product per step (:func:`cmtheory.laws.exact_covariance_transitions`).
     """
-    return run_chain(
-        _gaussian_step(lambda t, yy, out: exact_covariance_transition(score, hvp, schedule, t, yy, out)), schedule, y, generator, **kw
-    )
+    return _exact_covariance_chain(score, hvp, schedule, y, generator, **kw)
 
 
 def hessian_free(score: ScoreFn, schedule: DiscreteVP, y, generator=None, **kw):
@@ -309,12 +370,4 @@ def li_icml2024(score: ScoreFn, schedule: DiscreteVP, y, generator=None, *, firs
     :math:`O(\beta^2)` per step (docs/papers.md trap (i)), so it is first order in T like DDPM.
     """
 
-    state = {}
-
-    def step(t, yy, generator):
-        perturb, tweedie = li_icml2024_transitions(score, schedule, t, first_noise)
-        # the perturbation's mean is yy itself: written into a buffer, never in place
-        y_plus = _add_noise(perturb(yy), _draw(state, yy, generator), out=_scratch(state, "plus", yy))
-        return _add_noise(tweedie(y_plus, _iterate(state, t, yy)), _draw(state, yy, generator))
-
-    return run_chain(step, schedule, y, generator, **kw)
+    return _li_icml2024_chain(score, schedule, y, generator, first_noise=first_noise, **kw)

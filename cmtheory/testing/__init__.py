@@ -2,13 +2,17 @@ r"""What a user's own test suite needs to assert that an error rate matches theo
 
 * :func:`assert_rate` (from :mod:`cmtheory.rates`): a fitted exponent's CI must contain the
   expected one;
-* :func:`exact_tv_rate`: the exact TV of a registered sampler's output law against its target, for
-  a range of step counts T, fitted as :math:`TV \approx C T^a` (no Monte Carlo: the laws are
-  computed on a Richardson-extrapolated grid, so the only uncertainty is the grid's);
+* :func:`sampler_rate`: the error of a sampler (a registered name, a
+  :class:`~cmtheory.samplers.SamplerSpec`, or a plain deterministic function) against its target,
+  fitted as :math:`C T^a` over step counts, or :math:`C d^b` over dimensions of a
+  rotation-invariant target: the exact TV where the spec allows (a deterministic map, or Gaussian
+  transitions), else Monte Carlo W1 against the target's exact CDF (of the radius in d), with its
+  floor; the method is named in the result;
+* :func:`exact_tv_rate`: the same, refusing a sampler without an exact law;
 * a pytest plugin, :mod:`cmtheory.testing.plugin`, registered under the ``pytest11`` entry point,
   so that installing cmtheory gives every test suite the fixtures ``cmtheory_seed``,
-  ``cmtheory_generator``, ``cmtheory_rng``, ``cmtheory_gmm_1d``, ``cmtheory_gaussian`` and
-  ``cmtheory_exact_tv_rate``.
+  ``cmtheory_generator``, ``cmtheory_rng``, ``cmtheory_gmm_1d``, ``cmtheory_gaussian``,
+  ``cmtheory_exact_tv_rate`` and ``cmtheory_sampler_rate``.
 
 A test a user can copy::
 
@@ -21,18 +25,24 @@ A test a user can copy::
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
+import scipy.stats
+import torch
 
-from cmtheory.metrics.tv import tv_grid
+from cmtheory.laws import check_rotation_invariant, gmm_1d_cdf, gmm_1d_law, radial_cdf, radial_law, richardson_law, uniform_grid
+from cmtheory.metrics import Estimate, tv_grid, w1_radial, w1_to_cdf
 from cmtheory.processes import DiscreteVP, linear_schedule
 from cmtheory.rates import FitResult, assert_rate, fit_power_law
-from cmtheory.laws import gmm_1d_law, richardson_law, uniform_grid
-from cmtheory.samplers.exact_laws import sampler_law_1d
+from cmtheory.samplers import SamplerSpec, sampler_law_1d, sampler_law_radial, sampler_spec
 from cmtheory.targets import GaussianMixture
 
-__all__ = ["assert_rate", "exact_tv_rate", "mixture_span"]
+__all__ = ["assert_rate", "exact_tv_rate", "sampler_rate", "mixture_span", "radius_span"]
+
+#: quantile of the radius (of the target and of N(0, I_d)) left outside a radius grid at each end
+RADIUS_TAIL = 1e-12
 
 
 def mixture_span(target: GaussianMixture, n_std: float = 8.0) -> tuple[float, float]:
@@ -51,47 +61,173 @@ def mixture_span(target: GaussianMixture, n_std: float = 8.0) -> tuple[float, fl
     -------
     (float, float)
     """
-    if target.d != 1:
-        raise ValueError(f"target must be a 1-D GaussianMixture, got d = {target.d}")
+    if not isinstance(target, GaussianMixture) or target.d != 1:
+        raise ValueError(f"target must be a 1-D GaussianMixture, got {type(target).__name__} in d = {getattr(target, 'd', '?')}")
     mu = target.means.reshape(-1).double().numpy()
     sd = np.sqrt(target.covs.reshape(len(mu), -1)[:, 0].double().numpy())
     return float(min((mu - n_std * sd).min(), -n_std)), float(max((mu + n_std * sd).max(), n_std))
 
 
-def exact_tv_rate(sampler: str, target: GaussianMixture, Ts: Sequence[int], schedule: Callable[[int], DiscreteVP] = linear_schedule, cells: int = 1024, start: str = "q_T") -> FitResult:
-    r"""Fit :math:`TV(\text{law of the output}, \text{target}) \approx C\,T^a` from exact laws.
-
-    For each T the output law of ``sampler`` run with the exact score of a 1-D ``target`` is
-    computed on a grid of ``cells`` cells spanning :func:`mixture_span` and Richardson-extrapolated
-    (:func:`cmtheory.laws.richardson_law`); TV against the target's law on the
-    same grid is exact up to the grid error, which the fit takes as the standard error.
+def radius_span(target) -> tuple[float, float]:
+    r"""Radii [lo, hi] holding the radius of a rotation-invariant ``target`` and of N(0, I_d) to within
+    :data:`RADIUS_TAIL` at each end (every noisy law of the chain lies between them for scale
+    mixtures of variances at most 1), widened by 0.5.
 
     Parameters
     ----------
-    sampler : str
-        A name in :data:`cmtheory.samplers.exact_laws.EXACT_LAW_SAMPLERS`.
-    target : GaussianMixture
-        A 1-D Gaussian mixture.
+    target : GaussianMixture or Sphere
+        Rotation-invariant.
+
+    Returns
+    -------
+    (float, float)
+    """
+    check_rotation_invariant(target)
+    top = float(scipy.stats.chi.ppf(1 - RADIUS_TAIL, target.d))
+    while radial_cdf(target, 1.0, 0.0, np.array([top]))[0] < 1 - RADIUS_TAIL:
+        top *= 2
+    grid = np.linspace(0.0, top, 20_001)
+    F = radial_cdf(target, 1.0, 0.0, grid)
+    lo = min(float(grid[max(np.searchsorted(F, RADIUS_TAIL) - 1, 0)]), float(scipy.stats.chi.ppf(RADIUS_TAIL, target.d)))
+    hi = float(grid[min(np.searchsorted(F, 1 - RADIUS_TAIL), grid.size - 1)])
+    return max(0.0, lo - 0.5), max(hi, float(scipy.stats.chi.ppf(1 - RADIUS_TAIL, target.d))) + 0.5
+
+
+def _exact_error(spec: SamplerSpec, target, schedule: DiscreteVP, cells: int, start: str) -> Estimate:
+    """TV of the exact output law to the target: in d = 1 on the whole line (a 1-D mixture), in d > 1
+    through the radius of a rotation-invariant target (cells no wider than the last step's noise, sqrt(beta_1)); Richardson for
+    Gaussian transitions, the pushforward as it is for a map. se: the law's own error."""
+    if target.d == 1:
+        lo, hi = mixture_span(target)
+        law_fn = lambda e: sampler_law_1d(spec, target, schedule, e, start=start)  # noqa: E731
+        reference = lambda e: gmm_1d_law(target, 1.0, 0.0, e)  # noqa: E731
+    else:
+        lo, hi = radius_span(target)
+        cells = max(cells, int(math.ceil((hi - lo) / math.sqrt(schedule.beta(1)))))
+        law_fn = lambda e: sampler_law_radial(spec, target, schedule, e, start=start)  # noqa: E731
+        reference = lambda e: radial_law(target, 1.0, 0.0, e)  # noqa: E731
+    law = richardson_law(law_fn, lo, hi, cells) if spec.exact_law == "markov" else law_fn(uniform_grid(lo, hi, cells))
+    tv = tv_grid(law, reference(law.edges))
+    return Estimate(tv.value, float(law.grid_error or 0.0) + law.lost, cells, f"exact TV ({'grid law, Richardson' if spec.exact_law == 'markov' else 'pushforward of the map'})")
+
+
+def _monte_carlo_error(spec: SamplerSpec, target, schedule: DiscreteVP, start: str, n: int, seed: int) -> Estimate:
+    """W1 of n outputs against the target's exact CDF (of the radius in d > 1), with its exact floor."""
+    g = torch.Generator().manual_seed(seed)
+    y0 = target.sample_noisy(n, *schedule.channel(schedule.T), g) if start == "q_T" else torch.randn(n, target.d, dtype=torch.float64, generator=g)
+    y = spec.run(target.score, schedule, y0, g if spec.kind == "stochastic" else None, hvp=target.hvp)
+    if target.d == 1:
+        return w1_to_cdf(y[:, 0].numpy(), lambda x: gmm_1d_cdf(target, 1.0, 0.0, x), seed=seed)
+    return w1_radial(y, target, seed=seed)
+
+
+def sampler_rate(sampler, target, Ts: Sequence[int] | None = None, *, ds: Sequence[int] | None = None, T: int | None = None,
+                 schedule: Callable[[int], DiscreteVP] = linear_schedule, cells: int = 1024, start: str = "q_T", monte_carlo: bool = True,
+                 n: int = 100_000, seed: int = 0) -> FitResult:
+    r"""Fit a sampler's error against its target as :math:`C\,T^a` (over ``Ts``) or :math:`C\,d^b`
+    (over ``ds`` at ``T`` steps, ``target`` a function of d).
+
+    The error is exact where the spec allows: TV of the output law
+    (:func:`cmtheory.samplers.sampler_law_1d` for a 1-D mixture,
+    :func:`cmtheory.samplers.sampler_law_radial` for a rotation-invariant target in any d), whose
+    only uncertainty is the law's own error (the fit's standard error). A stochastic sampler
+    without Gaussian transitions is measured by Monte Carlo instead: W1 of ``n`` outputs against the
+    target's exact CDF (:func:`cmtheory.metrics.w1_to_cdf`; the radius's,
+    :func:`cmtheory.metrics.w1_radial`, in d > 1), with its bootstrap standard error and exact
+    floor, points within the floor left out of the fit. ``FitResult.extra["measure"]`` names the method.
+
+    Parameters
+    ----------
+    sampler : str, SamplerSpec or callable
+        A registered name, a spec, or a plain deterministic function ``fn(score, schedule, y, **kw)``.
+    target : GaussianMixture, Sphere, or callable
+        A 1-D mixture or a rotation-invariant target (over ``Ts``); ``d -> target`` (over ``ds``).
+    Ts : sequence of int, optional
+        At least two distinct step counts (exclusive with ``ds``).
+    ds : sequence of int, optional
+        At least two distinct dimensions, with ``T``.
+    T : int, optional
+        The step count of a fit over ``ds``.
+    schedule : callable
+        T -> :class:`cmtheory.processes.DiscreteVP` (default: the linear VP schedule 0.1..20).
+    cells : int
+        Cells of the coarse grid (the fine one has twice as many); a radius grid takes more where
+        its cells would be wider than :math:`\sqrt{\beta_1}`.
+    start : {"q_T", "normal"}
+        The chain's exact law at step T (isolates discretisation) or N(0, I).
+    monte_carlo : bool
+        Whether a sampler without an exact law is measured by Monte Carlo (else a ValueError).
+    n : int
+        Monte Carlo outputs per point.
+    seed : int
+        Seed of the Monte Carlo draws and bootstrap.
+
+    Returns
+    -------
+    FitResult
+        Exponent ``"T"`` or ``"d"`` with its CI; ``points`` carry the errors; ``extra["measure"]``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``Ts``/``ds``/``T``/``cells``/``n``, a target the engines do not take, or (with
+        ``monte_carlo=False``) a sampler without an exact law.
+    """
+    spec = sampler_spec(sampler)
+    if (Ts is None) == (ds is None):
+        raise ValueError("give exactly one of Ts (a fit in T) and ds (a fit in d, with T)")
+    if isinstance(cells, bool) or int(cells) != cells or cells < 16:
+        raise ValueError(f"cells must be an integer >= 16, got {cells!r}")
+    if isinstance(n, bool) or int(n) != n or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    if start not in ("q_T", "normal"):
+        raise ValueError(f"start must be 'q_T' or 'normal', got {start!r}")
+    if spec.exact_law is None and not monte_carlo:
+        raise ValueError("sampler has no exact law (a stochastic sampler without Gaussian transitions): use sampler_rate(..., monte_carlo=True) for a Monte Carlo W1")
+    variable, values = ("T", Ts) if Ts is not None else ("d", ds)
+    values = [int(v) for v in values]
+    if len(set(values)) < 2 or min(values) < 1:
+        raise ValueError(f"{variable}s must hold at least two distinct positive integers, got {values}")
+    if variable == "d":
+        if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+            raise ValueError(f"T must be a positive int for a fit over ds, got {T!r}")
+        if not callable(target):
+            raise ValueError("target must be a function d -> target for a fit over ds")
+    cases = [(target, schedule(v)) for v in values] if variable == "T" else [(target(v), schedule(T)) for v in values]
+    if spec.exact_law is not None:
+        est = [_exact_error(spec, tg, sch, cells, start) for tg, sch in cases]
+        fit = fit_power_law(np.array([e.value for e in est]), se=np.array([e.se for e in est]), **{variable: np.array(values, float)})
+    else:
+        est = [_monte_carlo_error(spec, tg, sch, start, n, seed + i) for i, (tg, sch) in enumerate(cases)]
+        fit = fit_power_law(np.array([e.value for e in est]), se=np.array([e.se for e in est]), floor=np.array([e.floor for e in est]),
+                            floor_se=np.array([e.se for e in est]), **{variable: np.array(values, float)})
+    fit.extra["measure"] = est[0].method + ("" if spec.exact_law is not None else f", n = {n}")
+    return fit
+
+
+def exact_tv_rate(sampler, target, Ts: Sequence[int], schedule: Callable[[int], DiscreteVP] = linear_schedule, cells: int = 1024, start: str = "q_T") -> FitResult:
+    r"""Fit :math:`TV(\text{law of the output}, \text{target}) \approx C\,T^a` from exact laws:
+    :func:`sampler_rate` over ``Ts`` with ``monte_carlo=False`` (a sampler without an exact law is
+    refused).
+
+    Parameters
+    ----------
+    sampler : str, SamplerSpec or callable
+        A registered name, a spec, or a plain deterministic function.
+    target : GaussianMixture or Sphere
+        A 1-D Gaussian mixture, or a rotation-invariant target.
     Ts : sequence of int
         At least two distinct step counts.
     schedule : callable
         T -> :class:`cmtheory.processes.DiscreteVP` (default: the linear VP schedule 0.1..20).
     cells : int
-        Cells of the coarse grid (the fine one has twice as many).
+        Cells of the coarse grid.
     start : {"q_T", "normal"}
-        Start from the chain's exact law at step T (isolates discretisation) or from N(0, 1).
+        Start from the chain's exact law at step T (isolates discretisation) or from N(0, I).
 
     Returns
     -------
     FitResult
         Exponent ``"T"`` with its CI; ``points`` carry the TVs.
     """
-    Ts = [int(T) for T in Ts]
-    if len(set(Ts)) < 2 or min(Ts) < 1:
-        raise ValueError(f"Ts must hold at least two distinct positive step counts, got {Ts}")
-    if int(cells) != cells or cells < 16:
-        raise ValueError(f"cells must be an integer >= 16, got {cells!r}")
-    lo, hi = mixture_span(target)
-    reference = gmm_1d_law(target, 1.0, 0.0, uniform_grid(lo, hi, cells))
-    tv = [tv_grid(richardson_law(lambda e: sampler_law_1d(sampler, target, schedule(T), e, start=start), lo, hi, cells), reference) for T in Ts]
-    return fit_power_law(np.array([e.value for e in tv]), se=np.array([e.se for e in tv]), T=np.array(Ts, float))
+    return sampler_rate(sampler, target, Ts, schedule=schedule, cells=cells, start=start, monte_carlo=False)

@@ -9,7 +9,9 @@ Fixtures, each prefixed ``cmtheory_`` so as not to shadow a suite's own:
   cmtheory's own rate checks use;
 * ``cmtheory_gaussian``: a factory ``d -> N(0, diag(0.5..2))`` in d dimensions (a one-component
   :class:`~cmtheory.targets.GaussianMixture`, whose every law is Gaussian and exact);
-* ``cmtheory_exact_tv_rate``: :func:`cmtheory.testing.exact_tv_rate`.
+* ``cmtheory_exact_tv_rate``: :func:`cmtheory.testing.exact_tv_rate`;
+* ``cmtheory_sampler_rate``: :func:`cmtheory.testing.sampler_rate` (a name, a spec or a function;
+  in T or in d; exact or Monte Carlo).
 
 cmtheory is imported by the fixtures, not when pytest starts, so suites that do not use them pay
 nothing.
@@ -69,3 +71,12 @@ def cmtheory_exact_tv_rate():
     from cmtheory.testing import exact_tv_rate
 
     return exact_tv_rate
+
+
+@pytest.fixture
+def cmtheory_sampler_rate():
+    """:func:`cmtheory.testing.sampler_rate`: the error rate in T or d of a registered name, a
+    SamplerSpec or a deterministic function, exact where the spec allows, Monte Carlo otherwise."""
+    from cmtheory.testing import sampler_rate
+
+    return sampler_rate
