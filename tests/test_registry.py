@@ -140,3 +140,37 @@ def test_register_puts_a_user_sampler_in_the_registry_and_refuses_bad_ones():
     with pytest.raises(ValueError, match="name must be a registered sampler"):
         unregister("mine")
     assert "mine" not in SAMPLERS
+
+
+def test_installed_plugins_register_their_samplers(monkeypatch):
+    """Entry points of the group cmtheory.samplers: one that loads a SamplerSpec is registered under
+    its name, one that loads a callable is called, one that fails to import is skipped with a
+    warning naming it, one that loads anything else is refused by name; a second load adds nothing."""
+    from types import SimpleNamespace
+
+    import cmtheory.samplers.registry as R
+    from cmtheory.laws import ddpm_transitions
+
+    spec = SamplerSpec(None, "stochastic", 1, 1, False, "a plugin's DDPM", ddpm_transitions)
+
+    def registers_its_own():
+        R.register("plugin_b", spec)
+
+    def broken():
+        raise ImportError("no module named plugin_c")
+
+    eps = [SimpleNamespace(name="plugin_a", value="pkg:SPEC", load=lambda: spec), SimpleNamespace(name="plugin_b", value="pkg:setup", load=lambda: registers_its_own),
+           SimpleNamespace(name="plugin_c", value="missing:x", load=broken)]
+    monkeypatch.setattr(R, "entry_points", lambda group: eps if group == R.PLUGIN_GROUP else [])
+    try:
+        with pytest.warns(UserWarning, match="'plugin_c'.*failed to load"):
+            assert R.load_sampler_plugins() == ["plugin_a", "plugin_b"]
+        assert SAMPLERS["plugin_a"] is spec and SAMPLERS["plugin_b"] is spec
+        with pytest.warns(UserWarning, match="plugin_c"):
+            assert R.load_sampler_plugins() == []
+        eps.append(SimpleNamespace(name="plugin_d", value="pkg:NUMBER", load=lambda: 3))
+        with pytest.warns(UserWarning, match="plugin_c"), pytest.raises(ValueError, match="'plugin_d'.*must load a SamplerSpec or a callable"):
+            R.load_sampler_plugins()
+    finally:
+        for name in ("plugin_a", "plugin_b"):
+            SAMPLERS.pop(name, None)

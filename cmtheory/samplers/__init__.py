@@ -14,7 +14,7 @@ from cmtheory.samplers.ode import (
 )
 from cmtheory.samplers.chain_ode import heroism, li_icml2024_ode, on_vp_chain
 from cmtheory.samplers.registry import (
-    SAMPLERS, SamplerSpec, cache_block_rows, exact_law_samplers, register, sampler_names, sampler_spec, unregister,
+    SAMPLERS, SamplerSpec, cache_block_rows, exact_law_samplers, load_sampler_plugins, register, sampler_names, sampler_spec, unregister,
 )
 from cmtheory.samplers.exact_laws import ddim_law_1d, sampler_law_1d, sampler_law_radial
 from cmtheory.samplers.scores import CountingScore, denoiser_from_score, perturbed_score
@@ -38,6 +38,8 @@ __all__ = [
     "reference_flow_map", "CountingScore", "denoiser_from_score", "perturbed_score",
     "DrawAhead", "GaussianTransition", "ddpm", "ddpm_transition", "exact_covariance", "exact_covariance_transition",
     "gaussian_chain", "hessian_free", "li_icml2024", "li_icml2024_transitions", "one_score_reuse", "run_chain",
-    "heroism", "li_icml2024_ode", "on_vp_chain", "SAMPLERS", "SamplerSpec", "register", "unregister", "sampler_spec",
+    "heroism", "li_icml2024_ode", "on_vp_chain", "SAMPLERS", "SamplerSpec", "register", "unregister", "load_sampler_plugins", "sampler_spec",
     "sampler_names", "exact_law_samplers", "cache_block_rows", "ddim_law_1d", "sampler_law_1d", "sampler_law_radial",
 ]
+
+load_sampler_plugins()  # installed packages' samplers (entry-point group cmtheory.samplers), in every process that imports the registry

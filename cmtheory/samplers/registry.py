@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
+from importlib.metadata import entry_points
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,7 +28,13 @@ from cmtheory.samplers.ode import ddim, dpm_solver_2, dpm_solver_pp_2m, heun
 from cmtheory.samplers.scores import CountingScore
 from cmtheory.samplers.stochastic import ddpm, exact_covariance, gaussian_chain, hessian_free, li_icml2024, one_score_reuse
 
-__all__ = ["SamplerSpec", "SAMPLERS", "register", "unregister", "sampler_spec", "sampler_names", "exact_law_samplers", "cache_block_rows", "BLOCK_BYTES"]
+__all__ = [
+    "SamplerSpec", "SAMPLERS", "register", "unregister", "load_sampler_plugins", "sampler_spec", "sampler_names", "exact_law_samplers",
+    "cache_block_rows", "BLOCK_BYTES", "PLUGIN_GROUP",
+]
+
+#: the entry-point group through which an installed package adds its samplers to the registry
+PLUGIN_GROUP = "cmtheory.samplers"
 
 KINDS = ("stochastic", "deterministic")
 
@@ -223,6 +231,44 @@ def unregister(name: str) -> SamplerSpec:
     if name not in SAMPLERS:
         raise ValueError(f"name must be a registered sampler, one of {sorted(SAMPLERS)}; got {name!r}")
     return SAMPLERS.pop(name)
+
+
+def load_sampler_plugins() -> list[str]:
+    """Register the samplers that installed packages declare under the entry-point group
+    :data:`PLUGIN_GROUP` (``cmtheory.samplers``), so that ``cmtheory run`` and the benchmarks take
+    them by name: an entry point that loads a :class:`SamplerSpec` is registered under the entry
+    point's name; one that loads a callable is called (it registers its own). Each is loaded once
+    (an entry already registered under that name is left as it is); one that fails to import is
+    skipped with a warning naming it. ``import cmtheory.samplers`` calls this, so every process
+    (a sweep's workers too) sees the same registry.
+
+    Returns
+    -------
+    list of str
+        The names the plugins added to :data:`SAMPLERS`.
+
+    Raises
+    ------
+    ValueError
+        An entry point that loads neither a SamplerSpec nor a callable, naming it, or a spec
+        that :func:`register` refuses.
+    """
+    before = set(SAMPLERS)
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name in SAMPLERS:
+            continue
+        try:
+            obj = ep.load()
+        except Exception as err:  # a broken plugin must not break cmtheory's import: said, and skipped
+            warnings.warn(f"cmtheory: the sampler plugin {ep.name!r} ({ep.value}) failed to load and is not registered: {err!r}", stacklevel=2)
+            continue
+        if isinstance(obj, SamplerSpec):
+            register(ep.name, obj)
+        elif callable(obj):
+            obj()
+        else:
+            raise ValueError(f"entry point {ep.name!r} of group {PLUGIN_GROUP!r} ({ep.value}) must load a SamplerSpec or a callable that registers samplers, got {type(obj).__name__}")
+    return [name for name in SAMPLERS if name not in before]
 
 
 def sampler_spec(sampler) -> SamplerSpec:
