@@ -56,16 +56,16 @@ def test_accelerated_checks_cover_the_registry():
     score evaluations to reach TV <= eps. A small grid (T = 50, 100, 200, 512 cells, no product
     dimensions) through run() and checks()."""
     from experiments import accelerated as A
-    from cmtheory.samplers import SAMPLERS, sampler_names
+    from cmtheory.samplers import SAMPLERS, exact_law_samplers, sampler_names
 
-    cfgs = [{"kind": "exact", "sampler": s, "schedule": "linear", "T": T, "cells": 512, "n_mc": 0} for s in A.EXACT_LAW_SAMPLERS for T in (50, 100, 200)]
+    cfgs = [{"kind": "exact", "sampler": s, "schedule": "linear", "T": T, "cells": 512, "n_mc": 0} for s in exact_law_samplers() for T in (50, 100, 200)]
     cfgs += [{"kind": "exact", "sampler": s, "schedule": "theory", "T": T, "cells": 512, "n_mc": 0} for s in sampler_names("deterministic") for T in (50, 100, 200)]
     cfgs += [{"kind": "mc", "sampler": s, "T": T, "rep": r, "n": 4000} for s in sampler_names("stochastic") for T in (25, 35, 50) for r in range(2)]
     cfgs += [{"kind": "exact", "sampler": s, "schedule": sch, "T": T0 * k, "cells": 512, "n_mc": 0} for s, T0 in A.FIT_FROM.items() for sch in A.SCHEDULES for k in (1, 2, 4) if T0 * k > 200]
     with tempfile.TemporaryDirectory() as tmp:
         checks = A.checks(_rows(A, cfgs), tmp, "test")
     claims = {c.claim: c for c in checks}
-    for s in A.EXACT_LAW_SAMPLERS:
+    for s in exact_law_samplers():
         c = claims[f"E: TV vs T, {s} (linear schedule, exact law, d=1)"]
         assert c.bound_exponent == -float(SAMPLERS[s].order) and any(n.startswith("Score evaluations") for n in c.notes)
     assert all(f"E: TV vs T, {s} (theory schedule, exact law, d=1)" in claims for s in sampler_names("deterministic"))
@@ -406,8 +406,9 @@ def test_high_dim_ode_rows_match_the_1d_pushforward_and_end_in_verdicts(tmp_path
     the 1-D pushforward's on the whole line (the target and both starts are symmetric, so TV of |Y|
     is TV of Y; an independent path, to 1e-9, far above both Newton residuals); over d in {1, 8, 64},
     T in {50, 100, 200}, from q_T, DDIM's joint T exponent is within 0.15 of -1 (its order) and
-    HEROISM K = 3's below -2; every TV-vs-d check ends in a verdict, and DDIM's notes carry the
-    DPM-Solver++(2M) fit, which has no bound."""
+    HEROISM K = 3's below -2; every TV-vs-d check ends in a verdict; DPM-Solver++(2M), which has
+    no bound with a d exponent, is checked against its design order in T with its d exponent in
+    the notes; DDIM gets its steps-to-eps rows."""
     from experiments import high_dim as H
     from cmtheory.laws import gmm_1d_law, uniform_grid
     from cmtheory.metrics import tv_grid
@@ -430,7 +431,9 @@ def test_high_dim_ode_rows_match_the_1d_pushforward_and_end_in_verdicts(tmp_path
     tv_d = {c.claim.split(", ")[1].split(" ")[0]: c for c in checks if "TV vs d" in c.claim}
     assert set(tv_d) == {"ddim", "heroism"} and all(not c.verdict.startswith("inconclusive") for c in tv_d.values())
     assert abs(tv_d["ddim"].fit.exponents["T"] + 1) < 0.15 and tv_d["heroism"].fit.exponents["T"] < -2
-    assert any("dpm_solver_pp_2m from q_T: b =" in n for n in tv_d["ddim"].notes)
+    (dpm,) = [c for c in checks if c.claim.startswith("E (rotation-invariant): TV vs T, dpm_solver_pp_2m")]
+    assert dpm.bound_exponent == -2.0 and any(n.startswith("No bound with a d exponent") for n in dpm.notes)
+    assert {c.variable for c in checks if "steps to TV <= eps, ddim (from q_T)" in c.claim} == {"d", "inv_eps"}
 
 
 def test_accelerated_row_without_its_longer_grid_is_inconclusive_not_an_error():

@@ -144,14 +144,17 @@ def test_register_puts_a_user_sampler_in_the_registry_and_refuses_bad_ones():
 
 def test_installed_plugins_register_their_samplers(monkeypatch):
     """Entry points of the group cmtheory.samplers: one that loads a SamplerSpec is registered under
-    its name, one that loads a callable is called, one that fails to import is skipped with a
-    warning naming it, one that loads anything else is refused by name; a second load adds nothing."""
+    its name, one that loads a callable is called; one that fails to import, one that loads
+    anything else, one whose name is taken (a built-in's) and one whose spec register refuses are
+    skipped with a warning naming each, so that no plugin breaks cmtheory's import; each entry
+    point is loaded once per process."""
     from types import SimpleNamespace
 
     import cmtheory.samplers.registry as R
     from cmtheory.laws import ddpm_transitions
 
     spec = SamplerSpec(None, "stochastic", 1, 1, False, "a plugin's DDPM", ddpm_transitions)
+    wrong = SamplerSpec(None, "stochastic", 1, 2, False, "declares two scores a step, calls one", ddpm_transitions)
 
     def registers_its_own():
         R.register("plugin_b", spec)
@@ -160,17 +163,35 @@ def test_installed_plugins_register_their_samplers(monkeypatch):
         raise ImportError("no module named plugin_c")
 
     eps = [SimpleNamespace(name="plugin_a", value="pkg:SPEC", load=lambda: spec), SimpleNamespace(name="plugin_b", value="pkg:setup", load=lambda: registers_its_own),
-           SimpleNamespace(name="plugin_c", value="missing:x", load=broken)]
+           SimpleNamespace(name="plugin_c", value="missing:x", load=broken), SimpleNamespace(name="plugin_d", value="pkg:NUMBER", load=lambda: 3),
+           SimpleNamespace(name="ddpm", value="pkg:DDPM", load=lambda: spec), SimpleNamespace(name="plugin_e", value="pkg:WRONG", load=lambda: wrong)]
     monkeypatch.setattr(R, "entry_points", lambda group: eps if group == R.PLUGIN_GROUP else [])
+    monkeypatch.setattr(R, "_LOADED", set())
     try:
-        with pytest.warns(UserWarning, match="'plugin_c'.*failed to load"):
+        with pytest.warns(UserWarning) as caught:
             assert R.load_sampler_plugins() == ["plugin_a", "plugin_b"]
-        assert SAMPLERS["plugin_a"] is spec and SAMPLERS["plugin_b"] is spec
-        with pytest.warns(UserWarning, match="plugin_c"):
-            assert R.load_sampler_plugins() == []
-        eps.append(SimpleNamespace(name="plugin_d", value="pkg:NUMBER", load=lambda: 3))
-        with pytest.warns(UserWarning, match="plugin_c"), pytest.raises(ValueError, match="'plugin_d'.*must load a SamplerSpec or a callable"):
-            R.load_sampler_plugins()
+        said = " ".join(str(w.message) for w in caught)
+        for name, why in (("plugin_c", "no module named"), ("plugin_d", "must load a SamplerSpec"), ("ddpm", "registered already"), ("plugin_e", "scores_per_step disagrees")):
+            assert f"{name!r}" in said and why in said
+        assert SAMPLERS["plugin_a"] is spec and SAMPLERS["plugin_b"] is spec and SAMPLERS["ddpm"] is not spec and "plugin_e" not in SAMPLERS
+        assert R.load_sampler_plugins() == []  # loaded once: no second call, no second warning
     finally:
         for name in ("plugin_a", "plugin_b"):
             SAMPLERS.pop(name, None)
+
+
+def test_a_spec_describes_its_step_once_and_a_function_with_a_generator_is_stochastic():
+    """fn and transitions together are refused (the sampler that runs is the one whose law is
+    computed); a plain function with a generator parameter is a stochastic spec without an exact
+    law, one without is a deterministic map."""
+    from cmtheory.laws import ddpm_transitions
+    from cmtheory.samplers import sampler_spec
+
+    with pytest.raises(ValueError, match="fn must be None when transitions are given"):
+        SamplerSpec(SAMPLERS["hessian_free"].fn, "stochastic", 1, 1, False, "", ddpm_transitions)
+    noisy = sampler_spec(lambda score, schedule, y, generator=None, **kw: SAMPLERS["ddpm"].run(score, schedule, y, generator, **kw))
+    assert noisy.kind == "stochastic" and noisy.exact_law is None
+    plain = sampler_spec(lambda score, schedule, y, **kw: SAMPLERS["ddim"].run(score, schedule, y, **kw))
+    assert plain.kind == "deterministic" and plain.exact_law == "pushforward"
+    with pytest.raises(ValueError, match="sampler must be"):
+        sampler_spec(3)

@@ -120,3 +120,28 @@ def test_sampler_rate_measures_a_sampler_without_an_exact_law_by_monte_carlo():
         sampler_rate("ddpm", GMM)
     with pytest.raises(ValueError, match="T must be"):
         sampler_rate("ddpm", lambda d: GMM, ds=[1, 2])
+
+
+def test_sampler_rate_on_a_sphere_compares_step_1_with_x1():
+    """The sphere of radius sqrt(d) is singular: the rate is of TV(Y_1, X_1), the chain stopped at
+    step 1 (as high_dim's sphere rows); DDPM at T = 100 over d = 4, 16, 64: the TV at d = 16 equals
+    a direct sampler_law_radial at t_stop = 1 against the noisy sphere's radial law at step 1 (to
+    the Richardson error), and the d exponent is near 0 (high_dim measures 0.000 [-0.002, 0.002])."""
+    import math
+
+    from cmtheory.laws import radial_law, richardson_law
+    from cmtheory.metrics import tv_grid
+    from cmtheory.processes import linear_schedule
+    from cmtheory.samplers import sampler_law_radial
+    from cmtheory.targets import Sphere
+    from cmtheory.testing import radius_span
+
+    sphere = lambda d: Sphere(d, d, radius=math.sqrt(d))  # noqa: E731
+    fit = sampler_rate("ddpm", sphere, ds=[4, 16, 64], T=100, start="normal")
+    assert abs(fit.exponents["d"]) < 0.05
+    sched, target = linear_schedule(100), sphere(16)
+    lo, hi = radius_span(target)
+    law = richardson_law(lambda e: sampler_law_radial("ddpm", target, sched, e, start="normal", t_stop=1), lo, hi, int(math.ceil((hi - lo) / math.sqrt(sched.beta(1)))))
+    direct = tv_grid(law, radial_law(target, *sched.channel(1), law.edges)).value
+    point = next(p for p in fit.points if p["d"] == 16)
+    assert abs(point["y"] - direct) <= 2 * law.grid_error + 1e-12

@@ -218,7 +218,7 @@ def pushforward_law(transport: Callable[[np.ndarray], np.ndarray], start_cdf: Ca
     s_edges, P = _resolved_map(transport, np.asarray(start_edges, dtype=np.float64), float(np.min(np.diff(edges))))
     falls = np.diff(P) <= 0
     held = np.diff(start_cdf(s_edges))[falls]
-    if not np.all(np.isfinite(P)) or (held > FALL_MASS).any():
+    if not np.all(np.isfinite(P)) or held.sum() > FALL_MASS:
         raise ValueError("the sampler's map is not increasing on start_edges where the start law has mass (a step too large for this target, "
                          "or a start grid beyond its range); use more steps or a narrower start grid")
     rising = np.concatenate([[True], P[1:] > np.maximum.accumulate(P)[:-1]])  # float64 noise where a steep map is resolved to round-off

@@ -67,6 +67,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.optimize
 import scipy.signal
 import scipy.special
 import scipy.stats
@@ -86,6 +87,7 @@ __all__ = [
     "radial_markov_law",
     "start_radial_cdf",
     "start_radial_law",
+    "radius_span",
     "check_equivariant",
 ]
 
@@ -462,6 +464,40 @@ def start_radial_cdf(target, schedule: DiscreteVP, start: str):
         a_T, s_T = schedule.channel(schedule.T)
         return lambda r: radial_cdf(target, a_T, s_T, r)
     raise ValueError(f"start must be 'normal' or 'q_T', got {start!r}")
+
+
+def radius_span(cdf, tail: float) -> tuple[float, float]:
+    """Radii [lo, hi] outside which the law of the radius with CDF ``cdf`` holds at most ``tail`` at
+    each end: bracketed by doubling from 1, then found by Brent's method (lo = 0 where the law
+    holds at least ``tail`` at the origin).
+
+    Parameters
+    ----------
+    cdf : callable
+        Vectorised CDF of a law on [0, inf).
+    tail : float
+        In (0, 0.5).
+
+    Returns
+    -------
+    (float, float)
+
+    Raises
+    ------
+    ValueError
+        ``tail`` out of range, or a law without a finite 1 - ``tail`` quantile.
+    """
+    if not 0 < tail < 0.5:
+        raise ValueError(f"tail must be in (0, 0.5), got {tail!r}")
+    F = lambda r: float(cdf(np.array([r]))[0])  # noqa: E731
+    top = 1.0
+    while F(top) < 1 - tail:
+        top *= 2
+        if top > 1e12:
+            raise ValueError(f"cdf: the radius has no finite 1 - {tail:g} quantile")
+    lo = 0.0 if F(0.0) >= tail else scipy.optimize.brentq(lambda r: F(r) - tail, 0.0, top, xtol=1e-12)
+    hi = scipy.optimize.brentq(lambda r: F(r) - (1 - tail), lo, top, xtol=1e-12) if F(lo) < 1 - tail < F(top) else top
+    return lo, hi
 
 
 def start_radial_law(target, schedule: DiscreteVP, edges: np.ndarray, start: str) -> GridLaw:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.optimize
 import scipy.special
 import torch
 
 from cmtheory._checks import chain_steps, check_noise_levels
 from cmtheory.laws import (
     GaussianTransition, GridLaw, check_equivariant, check_rotation_invariant, gmm_1d_cdf, gmm_1d_law, markov_law_1d, normal_law,
-    pushforward_law, radial_hvp, radial_markov_law, radial_score, start_radial_cdf, start_radial_law, uniform_grid,
+    pushforward_law, radial_hvp, radial_markov_law, radial_score, radius_span, start_radial_cdf, start_radial_law, uniform_grid,
 )
 from cmtheory.laws.reference import check_1d_mixture
 from cmtheory.processes import DiscreteVP
@@ -72,13 +71,13 @@ def _step_transitions(spec: SamplerSpec, score, hvp, schedule: DiscreteVP, t_sto
     return (tr for t in steps for tr in spec.transitions(score, hvp if spec.needs_hvp else None, schedule, t, **kw))
 
 
-def _map_law(spec: SamplerSpec, score, schedule: DiscreteVP, start_cdf, start_edges: np.ndarray, edges: np.ndarray, t_stop: int, kw: dict) -> GridLaw:
+def _map_law(spec: SamplerSpec, score, hvp, schedule: DiscreteVP, start_cdf, start_edges: np.ndarray, edges: np.ndarray, t_stop: int, kw: dict) -> GridLaw:
     """The start law (CDF ``start_cdf``) pushed through the deterministic sampler's map, run on one column."""
     chain_steps(schedule, t_stop)
 
     def transport(x):
         y = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))[:, None]
-        return spec.run(score, schedule, y, t_stop=t_stop, **kw)[:, 0].numpy()
+        return spec.run(score, schedule, y, hvp=hvp, t_stop=t_stop, **kw)[:, 0].numpy()
 
     return pushforward_law(transport, start_cdf, np.asarray(start_edges, dtype=np.float64), np.asarray(edges, dtype=np.float64))
 
@@ -141,24 +140,10 @@ def sampler_law_1d(sampler, target: GaussianMixture, schedule: DiscreteVP, edges
         else:
             start_cdf, spread = scipy.special.ndtr, 1.0
         s_edges = uniform_grid(-12 * spread, 12 * spread, START_CELLS) if start_edges is None else start_edges
-        return _map_law(spec, score, schedule, start_cdf, s_edges, edges, t_stop, kw)
+        return _map_law(spec, score, hvp, schedule, start_cdf, s_edges, edges, t_stop, kw)
     transitions = _step_transitions(spec, score, hvp, schedule, t_stop, kw)
     init = gmm_1d_law(target, a_T, s_T, edges) if start == "q_T" else normal_law(0.0, 1.0, edges)
     return markov_law_1d(init, transitions)
-
-
-def _radius_span(cdf, tail: float = START_TAIL) -> tuple[float, float]:
-    """Radii [lo, hi] outside which the law of CDF ``cdf`` holds at most ``tail`` at each end
-    (bracketed by doubling, then found by Brent's method)."""
-    F = lambda r: float(cdf(np.array([r]))[0])  # noqa: E731
-    top = 1.0
-    while F(top) < 1 - tail:
-        top *= 2
-        if top > 1e12:
-            raise ValueError(f"the start law's radius has no finite 1 - {tail:g} quantile")
-    lo = 0.0 if F(0.0) >= tail else scipy.optimize.brentq(lambda r: F(r) - tail, 0.0, top, xtol=1e-12)
-    hi = scipy.optimize.brentq(lambda r: F(r) - (1 - tail), lo, top, xtol=1e-12) if F(lo) < 1 - tail < F(top) else top
-    return lo, hi
 
 
 def sampler_law_radial(sampler, target, schedule: DiscreteVP, edges: np.ndarray, *, start: str = "q_T", t_stop: int = 0, start_edges: np.ndarray | None = None, **kw) -> GridLaw:
@@ -214,11 +199,27 @@ def sampler_law_radial(sampler, target, schedule: DiscreteVP, edges: np.ndarray,
     if edges.ndim != 1 or edges.size < 3 or edges[0] < 0 or not np.all(np.diff(edges) > 0):
         raise ValueError(f"edges must be an increasing radius grid starting at 0 or above, got {edges.size} edges from {edges[:1]}")
     chain_steps(schedule, t_stop)
-    score = radial_score(target)
+    score, hvp = radial_score(target), radial_hvp(target)
     if spec.exact_law == "pushforward":
         start_cdf = start_radial_cdf(target, schedule, start)
-        s_edges = uniform_grid(*_radius_span(start_cdf), START_CELLS) if start_edges is None else np.asarray(start_edges, dtype=np.float64)
-        check_equivariant(lambda x: spec.run(score, schedule, x, t_stop=t_stop, **kw), np.quantile(s_edges[s_edges > 0], [0.25, 0.5, 0.75]), target.d)
-        return _map_law(spec, score, schedule, start_cdf, s_edges, edges, t_stop, kw)
+        s_edges = uniform_grid(*radius_span(start_cdf, START_TAIL), START_CELLS) if start_edges is None else np.asarray(start_edges, dtype=np.float64)
+        radii = np.quantile(s_edges[s_edges > 0], [0.25, 0.5, 0.75])
+        check_equivariant(lambda x: spec.run(score, schedule, x, hvp=hvp, t_stop=t_stop, **kw), radii, target.d)
+        _check_one_column(spec, target, schedule, radii, t_stop, kw)
+        return _map_law(spec, score, hvp, schedule, start_cdf, s_edges, edges, t_stop, kw)
     init = start_radial_law(target, schedule, edges, start)
-    return radial_markov_law(init, _step_transitions(spec, score, radial_hvp(target), schedule, t_stop, kw), target.d)
+    return radial_markov_law(init, _step_transitions(spec, score, hvp, schedule, t_stop, kw), target.d)
+
+
+def _check_one_column(spec: SamplerSpec, target, schedule: DiscreteVP, radii: np.ndarray, t_stop: int, kw: dict, rtol: float = 1e-8) -> None:
+    """ValueError unless the map run on the points r e_1 in R^d with the target's own score equals
+    the map run on the first column alone with the radial score (what the pushforward runs): a map
+    that reads d off its input (a step scaled by sqrt(d), say) would be pushed forward wrongly."""
+    x = torch.zeros(len(radii), target.d, dtype=torch.float64)
+    x[:, 0] = torch.as_tensor(radii)
+    full = spec.run(target.score, schedule, x, hvp=target.hvp, t_stop=t_stop, **kw)
+    one = spec.run(radial_score(target), schedule, x[:, :1].clone(), hvp=radial_hvp(target), t_stop=t_stop, **kw)
+    gap = float(max((full[:, :1] - one).abs().max(), full[:, 1:].abs().max() if target.d > 1 else 0.0))
+    if not gap <= rtol * max(1.0, float(one.abs().max())):
+        raise ValueError(f"sampler: its map in R^{target.d} differs from its map on the radius alone by {gap:.3g} at radii {np.round(radii, 4).tolist()} "
+                         "(a map that depends on d other than through the score, or not along the radius): the radial pushforward does not apply")

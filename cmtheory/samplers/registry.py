@@ -13,6 +13,7 @@ propagated; a stochastic sampler given only as a function (``hessian_free``,
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import warnings
 from importlib.metadata import entry_points
@@ -26,7 +27,7 @@ from cmtheory.processes import linear_schedule
 from cmtheory.samplers.chain_ode import heroism, li_icml2024_ode, on_vp_chain
 from cmtheory.samplers.ode import ddim, dpm_solver_2, dpm_solver_pp_2m, heun
 from cmtheory.samplers.scores import CountingScore
-from cmtheory.samplers.stochastic import ddpm, exact_covariance, gaussian_chain, hessian_free, li_icml2024, one_score_reuse
+from cmtheory.samplers.stochastic import gaussian_chain, hessian_free, one_score_reuse
 
 __all__ = [
     "SamplerSpec", "SAMPLERS", "register", "unregister", "load_sampler_plugins", "sampler_spec", "sampler_names", "exact_law_samplers",
@@ -35,6 +36,8 @@ __all__ = [
 
 #: the entry-point group through which an installed package adds its samplers to the registry
 PLUGIN_GROUP = "cmtheory.samplers"
+#: the entry points (name, value) loaded in this process
+_LOADED: set = set()
 
 KINDS = ("stochastic", "deterministic")
 
@@ -48,9 +51,9 @@ class SamplerSpec:
     fn : callable or None
         Stochastic: ``fn(score, schedule, y, generator=None, **kw)`` (``fn(score, hvp, schedule,
         y, generator=None, **kw)`` when ``needs_hvp``); deterministic: ``fn(score, schedule, y, **kw)``.
-        Every one takes ``t_stop``, ``callback`` and ``return_trajectory``. None when
+        Every one takes ``t_stop``, ``callback`` and ``return_trajectory``. None (required) when
         ``transitions`` is given: the sampler is then :func:`cmtheory.samplers.gaussian_chain`
-        of them.
+        of them, so that the sampler that runs and the law computed read one description.
     kind : {"stochastic", "deterministic"}
     order : int or None
         Design order in T: the error exponent -order the rule is built for (what the analysis of
@@ -97,8 +100,9 @@ class SamplerSpec:
                 raise ValueError("transitions describe a stochastic sampler's Gaussian steps: a deterministic sampler is its map fn (pass transitions=None)")
             if not callable(self.transitions):
                 raise ValueError(f"transitions must be callable as transitions(score, hvp, schedule, t, **kw), got {type(self.transitions).__name__}")
-            if self.fn is None:
-                object.__setattr__(self, "fn", gaussian_chain(self.transitions, self.needs_hvp))
+            if self.fn is not None:  # one description of the step: the sampler that runs is the one whose law is computed
+                raise ValueError("fn must be None when transitions are given: the sampler is gaussian_chain(transitions), so that it and its exact law read one description")
+            object.__setattr__(self, "fn", gaussian_chain(self.transitions, self.needs_hvp))
         if not callable(self.fn):
             raise ValueError(f"fn must be the sampler's function (or None with transitions), got {type(self.fn).__name__}")
 
@@ -237,43 +241,48 @@ def load_sampler_plugins() -> list[str]:
     """Register the samplers that installed packages declare under the entry-point group
     :data:`PLUGIN_GROUP` (``cmtheory.samplers``), so that ``cmtheory run`` and the benchmarks take
     them by name: an entry point that loads a :class:`SamplerSpec` is registered under the entry
-    point's name; one that loads a callable is called (it registers its own). Each is loaded once
-    (an entry already registered under that name is left as it is); one that fails to import is
-    skipped with a warning naming it. ``import cmtheory.samplers`` calls this, so every process
-    (a sweep's workers too) sees the same registry.
+    point's name; one that loads a callable is called (it registers its own). Each entry point is
+    loaded once per process. ``import cmtheory.samplers`` calls this, so every process (a sweep's
+    workers too) sees the same registry; a plugin that fails (it does not import, its callable
+    raises, :func:`register` refuses its spec, its name is taken) is skipped with a warning naming
+    it, so that it cannot break cmtheory's import.
 
     Returns
     -------
     list of str
         The names the plugins added to :data:`SAMPLERS`.
-
-    Raises
-    ------
-    ValueError
-        An entry point that loads neither a SamplerSpec nor a callable, naming it, or a spec
-        that :func:`register` refuses.
     """
     before = set(SAMPLERS)
     for ep in entry_points(group=PLUGIN_GROUP):
-        if ep.name in SAMPLERS:
+        if (ep.name, ep.value) in _LOADED:
             continue
+        _LOADED.add((ep.name, ep.value))
         try:
             obj = ep.load()
+            if isinstance(obj, SamplerSpec):
+                register(ep.name, obj)
+            elif callable(obj):
+                obj()
+            else:
+                raise ValueError(f"it must load a SamplerSpec or a callable that registers samplers, got {type(obj).__name__}")
         except Exception as err:  # a broken plugin must not break cmtheory's import: said, and skipped
-            warnings.warn(f"cmtheory: the sampler plugin {ep.name!r} ({ep.value}) failed to load and is not registered: {err!r}", stacklevel=2)
-            continue
-        if isinstance(obj, SamplerSpec):
-            register(ep.name, obj)
-        elif callable(obj):
-            obj()
-        else:
-            raise ValueError(f"entry point {ep.name!r} of group {PLUGIN_GROUP!r} ({ep.value}) must load a SamplerSpec or a callable that registers samplers, got {type(obj).__name__}")
+            warnings.warn(f"cmtheory: the sampler plugin {ep.name!r} ({ep.value}) is not registered: {err}", stacklevel=2)
     return [name for name in SAMPLERS if name not in before]
 
 
+def _parameters(fn) -> tuple:
+    """The names of ``fn``'s parameters (none where Python cannot tell)."""
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
 def sampler_spec(sampler) -> SamplerSpec:
-    """The spec of ``sampler``: a registered name, a :class:`SamplerSpec`, or a plain
-    deterministic function ``fn(score, schedule, y, **kw)`` (a spec with no declared order)."""
+    """The spec of ``sampler``: a registered name, a :class:`SamplerSpec`, or a plain function (a
+    spec with no declared order): ``fn(score, schedule, y, generator=None, **kw)``, one with a
+    ``generator`` parameter, is stochastic (no exact law: Monte Carlo), ``fn(score, schedule, y,
+    **kw)`` deterministic (a map)."""
     if isinstance(sampler, SamplerSpec):
         return sampler
     if isinstance(sampler, str):
@@ -281,16 +290,19 @@ def sampler_spec(sampler) -> SamplerSpec:
             raise ValueError(f"sampler must be a registered name, one of {sorted(SAMPLERS)}, a SamplerSpec or a deterministic function; got {sampler!r}")
         return SAMPLERS[sampler]
     if callable(sampler):
-        return SamplerSpec(sampler, "deterministic", None, None, False, f"a user function, {getattr(sampler, '__name__', type(sampler).__name__)}")
+        name = getattr(sampler, "__name__", type(sampler).__name__)
+        if "generator" in _parameters(sampler):  # fn(score, schedule, y, generator=None, **kw): Monte Carlo only
+            return SamplerSpec(sampler, "stochastic", None, None, False, f"a user function, {name} (stochastic: it takes a generator)")
+        return SamplerSpec(sampler, "deterministic", None, None, False, f"a user function, {name} (deterministic: it takes no generator)")
     raise ValueError(f"sampler must be a registered name, a SamplerSpec or a deterministic function fn(score, schedule, y, **kw); got {type(sampler).__name__}")
 
 
 for _name, _spec in {
-    "ddpm": SamplerSpec(ddpm, "stochastic", 1, 1, False, "Ho et al. 2020; the sampler of Li & Yan 2024 (arXiv 2409.18959), TV <~ d log^3 T / T", ddpm_transitions),
-    "exact_covariance": SamplerSpec(exact_covariance, "stochastic", 2, 1, True, "cmtheory's T^-2 principle (docs/papers.md, section E): exact mean and covariance to O(beta^3); a stand-in for Li & Cai 2024, whose rule is not public", exact_covariance_transitions),
+    "ddpm": SamplerSpec(None, "stochastic", 1, 1, False, "Ho et al. 2020; the sampler of Li & Yan 2024 (arXiv 2409.18959), TV <~ d log^3 T / T", ddpm_transitions),
+    "exact_covariance": SamplerSpec(None, "stochastic", 2, 1, True, "cmtheory's T^-2 principle (docs/papers.md, section E): exact mean and covariance to O(beta^3); a stand-in for Li & Cai 2024, whose rule is not public", exact_covariance_transitions),
     "hessian_free": SamplerSpec(hessian_free, "stochastic", 2, 3, False, "the exact-covariance step with H z from a symmetric score difference (docs/papers.md, section E)"),
     "one_score_reuse": SamplerSpec(one_score_reuse, "stochastic", 1, 1, False, "a reconstruction in the spirit of Li & Cai 2024 (arXiv 2410.23285); its forward difference shifts the mean by O(beta^2) per step, so first order"),
-    "li_icml2024": SamplerSpec(li_icml2024, "stochastic", 1, 1, False, "Li, Huang, Efimov, Wei, Chi & Chen, ICML 2024 (arXiv 2403.03852), the authors' code; they claim TV O(1/T)", li_icml2024_transitions),
+    "li_icml2024": SamplerSpec(None, "stochastic", 1, 1, False, "Li, Huang, Efimov, Wei, Chi & Chen, ICML 2024 (arXiv 2403.03852), the authors' code; they claim TV O(1/T)", li_icml2024_transitions),
     "ddim": SamplerSpec(on_vp_chain(ddim), "deterministic", 1, 1, False, "Song, Meng & Ermon 2021"),
     "heun": SamplerSpec(on_vp_chain(heun), "deterministic", 2, 2, False, "Karras et al. 2022, Algorithm 1 without churn", scores_saved=1),
     "dpm_solver_2": SamplerSpec(on_vp_chain(dpm_solver_2), "deterministic", 2, 2, False, "Lu et al. 2022 (DPM-Solver-2, k-diffusion's sample_dpm_2)", scores_saved=1),

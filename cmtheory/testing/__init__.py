@@ -29,15 +29,16 @@ import math
 from typing import Callable, Sequence
 
 import numpy as np
-import scipy.stats
+import scipy.special
 import torch
 
 from cmtheory.laws import check_rotation_invariant, gmm_1d_cdf, gmm_1d_law, radial_cdf, radial_law, richardson_law, uniform_grid
+from cmtheory.laws import radius_span as laws_radius_span
 from cmtheory.metrics import Estimate, tv_grid, w1_radial, w1_to_cdf
 from cmtheory.processes import DiscreteVP, linear_schedule
 from cmtheory.rates import FitResult, assert_rate, fit_power_law
 from cmtheory.samplers import SamplerSpec, sampler_law_1d, sampler_law_radial, sampler_spec
-from cmtheory.targets import GaussianMixture
+from cmtheory.targets import GaussianMixture, Sphere
 
 __all__ = ["assert_rate", "exact_tv_rate", "sampler_rate", "mixture_span", "radius_span"]
 
@@ -70,8 +71,8 @@ def mixture_span(target: GaussianMixture, n_std: float = 8.0) -> tuple[float, fl
 
 def radius_span(target) -> tuple[float, float]:
     r"""Radii [lo, hi] holding the radius of a rotation-invariant ``target`` and of N(0, I_d) to within
-    :data:`RADIUS_TAIL` at each end (every noisy law of the chain lies between them for scale
-    mixtures of variances at most 1), widened by 0.5.
+    :data:`RADIUS_TAIL` at each end (:func:`cmtheory.laws.radius_span` of each; every noisy law of
+    the chain lies between them for scale mixtures of variances at most 1), widened by 0.5.
 
     Parameters
     ----------
@@ -83,42 +84,48 @@ def radius_span(target) -> tuple[float, float]:
     (float, float)
     """
     check_rotation_invariant(target)
-    top = float(scipy.stats.chi.ppf(1 - RADIUS_TAIL, target.d))
-    while radial_cdf(target, 1.0, 0.0, np.array([top]))[0] < 1 - RADIUS_TAIL:
-        top *= 2
-    grid = np.linspace(0.0, top, 20_001)
-    F = radial_cdf(target, 1.0, 0.0, grid)
-    lo = min(float(grid[max(np.searchsorted(F, RADIUS_TAIL) - 1, 0)]), float(scipy.stats.chi.ppf(RADIUS_TAIL, target.d)))
-    hi = float(grid[min(np.searchsorted(F, 1 - RADIUS_TAIL), grid.size - 1)])
-    return max(0.0, lo - 0.5), max(hi, float(scipy.stats.chi.ppf(1 - RADIUS_TAIL, target.d))) + 0.5
+    a = laws_radius_span(lambda r: radial_cdf(target, 1.0, 0.0, r), RADIUS_TAIL)
+    b = laws_radius_span(lambda r: scipy.special.gammainc(target.d / 2, np.asarray(r) ** 2 / 2), RADIUS_TAIL)
+    return max(0.0, min(a[0], b[0]) - 0.5), max(a[1], b[1]) + 0.5
+
+
+def _stop(target) -> int:
+    """The step the chain is compared at: 1 for a singular target (a sphere), against X_1; else 0."""
+    return 1 if isinstance(target, Sphere) else 0
 
 
 def _exact_error(spec: SamplerSpec, target, schedule: DiscreteVP, cells: int, start: str) -> Estimate:
-    """TV of the exact output law to the target: in d = 1 on the whole line (a 1-D mixture), in d > 1
-    through the radius of a rotation-invariant target (cells no wider than the last step's noise, sqrt(beta_1)); Richardson for
-    Gaussian transitions, the pushforward as it is for a map. se: the law's own error."""
-    if target.d == 1:
+    """TV of the exact output law to the target (to X_1, the chain stopped at step 1, for a singular
+    sphere): in d = 1 on the whole line (a 1-D mixture), in d > 1 through the radius of a
+    rotation-invariant target; cells no wider than the last step's noise, sqrt(beta_1); Richardson
+    for Gaussian transitions, the pushforward as it is for a map. se: the law's own error and lost mass."""
+    t_stop = _stop(target)
+    channel = schedule.channel(t_stop) if t_stop else (1.0, 0.0)
+    if target.d == 1 and not t_stop:
         lo, hi = mixture_span(target)
         law_fn = lambda e: sampler_law_1d(spec, target, schedule, e, start=start)  # noqa: E731
-        reference = lambda e: gmm_1d_law(target, 1.0, 0.0, e)  # noqa: E731
+        reference = lambda e: gmm_1d_law(target, *channel, e)  # noqa: E731
     else:
         lo, hi = radius_span(target)
-        cells = max(cells, int(math.ceil((hi - lo) / math.sqrt(schedule.beta(1)))))
-        law_fn = lambda e: sampler_law_radial(spec, target, schedule, e, start=start)  # noqa: E731
-        reference = lambda e: radial_law(target, 1.0, 0.0, e)  # noqa: E731
+        law_fn = lambda e: sampler_law_radial(spec, target, schedule, e, start=start, t_stop=t_stop)  # noqa: E731
+        reference = lambda e: radial_law(target, *channel, e)  # noqa: E731
+    cells = max(cells, int(math.ceil((hi - lo) / math.sqrt(schedule.beta(1)))))
     law = richardson_law(law_fn, lo, hi, cells) if spec.exact_law == "markov" else law_fn(uniform_grid(lo, hi, cells))
     tv = tv_grid(law, reference(law.edges))
     return Estimate(tv.value, float(law.grid_error or 0.0) + law.lost, cells, f"exact TV ({'grid law, Richardson' if spec.exact_law == 'markov' else 'pushforward of the map'})")
 
 
 def _monte_carlo_error(spec: SamplerSpec, target, schedule: DiscreteVP, start: str, n: int, seed: int) -> Estimate:
-    """W1 of n outputs against the target's exact CDF (of the radius in d > 1), with its exact floor."""
+    """W1 of n outputs against the target's exact CDF (of the radius in d > 1; X_1's for a sphere),
+    with its exact floor."""
     g = torch.Generator().manual_seed(seed)
+    t_stop = _stop(target)
+    channel = schedule.channel(t_stop) if t_stop else (1.0, 0.0)
     y0 = target.sample_noisy(n, *schedule.channel(schedule.T), g) if start == "q_T" else torch.randn(n, target.d, dtype=torch.float64, generator=g)
-    y = spec.run(target.score, schedule, y0, g if spec.kind == "stochastic" else None, hvp=target.hvp)
-    if target.d == 1:
-        return w1_to_cdf(y[:, 0].numpy(), lambda x: gmm_1d_cdf(target, 1.0, 0.0, x), seed=seed)
-    return w1_radial(y, target, seed=seed)
+    y = spec.run(target.score, schedule, y0, g if spec.kind == "stochastic" else None, hvp=target.hvp, t_stop=t_stop)
+    if target.d == 1 and not t_stop:
+        return w1_to_cdf(y[:, 0].numpy(), lambda x: gmm_1d_cdf(target, *channel, x), seed=seed)
+    return w1_radial(y, target, *channel, seed=seed)
 
 
 def sampler_rate(sampler, target, Ts: Sequence[int] | None = None, *, ds: Sequence[int] | None = None, T: int | None = None,
@@ -127,7 +134,8 @@ def sampler_rate(sampler, target, Ts: Sequence[int] | None = None, *, ds: Sequen
     r"""Fit a sampler's error against its target as :math:`C\,T^a` (over ``Ts``) or :math:`C\,d^b`
     (over ``ds`` at ``T`` steps, ``target`` a function of d).
 
-    The error is exact where the spec allows: TV of the output law
+    The error is to the target :math:`X_0`, or to :math:`X_1` with the chain stopped at step 1 on a
+    sphere (singular: every law is at TV 1 from it). It is exact where the spec allows: TV of the output law
     (:func:`cmtheory.samplers.sampler_law_1d` for a 1-D mixture,
     :func:`cmtheory.samplers.sampler_law_radial` for a rotation-invariant target in any d), whose
     only uncertainty is the law's own error (the fit's standard error). A stochastic sampler
@@ -151,8 +159,8 @@ def sampler_rate(sampler, target, Ts: Sequence[int] | None = None, *, ds: Sequen
     schedule : callable
         T -> :class:`cmtheory.processes.DiscreteVP` (default: the linear VP schedule 0.1..20).
     cells : int
-        Cells of the coarse grid (the fine one has twice as many); a radius grid takes more where
-        its cells would be wider than :math:`\sqrt{\beta_1}`.
+        Cells of the coarse grid (the fine one has twice as many); more where its cells would be
+        wider than :math:`\sqrt{\beta_1}`, the last step's noise.
     start : {"q_T", "normal"}
         The chain's exact law at step T (isolates discretisation) or N(0, I).
     monte_carlo : bool
@@ -200,7 +208,7 @@ def sampler_rate(sampler, target, Ts: Sequence[int] | None = None, *, ds: Sequen
     else:
         est = [_monte_carlo_error(spec, tg, sch, start, n, seed + i) for i, (tg, sch) in enumerate(cases)]
         fit = fit_power_law(np.array([e.value for e in est]), se=np.array([e.se for e in est]), floor=np.array([e.floor for e in est]),
-                            floor_se=np.array([e.se for e in est]), **{variable: np.array(values, float)})
+                            floor_se=np.array([e.floor_se or 0.0 for e in est]), **{variable: np.array(values, float)})
     fit.extra["measure"] = est[0].method + ("" if spec.exact_law is not None else f", n = {n}")
     return fit
 
