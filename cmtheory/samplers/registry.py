@@ -180,7 +180,7 @@ SCORE_COUNT_T = 25
 
 
 def _scores_used(spec: SamplerSpec, T: int) -> int:
-    """Score calls of one run of ``spec`` over T steps (linear schedule) on three points of N(0, I_2), whose noisy
+    r"""Score calls of one run of ``spec`` over T steps (linear schedule) on three points of N(0, I_2), whose noisy
     score is :math:`-x/(\alpha^2 + \sigma^2)`."""
     score = CountingScore(lambda x, alpha, sigma: -x / (alpha * alpha + sigma * sigma))
     y = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
