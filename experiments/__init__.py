@@ -4,7 +4,7 @@ reruns), run(config, seed, device) -> rows, and checks(df, figures_dir, profile)
 
 from importlib import import_module
 
-MODULES = ["accelerated", "high_dim", "score_error", "consistency_training", "direct_cm", "statistical_rate", "scm", "manifold"]
+MODULES = ["accelerated", "high_dim", "score_error", "consistency_training", "direct_cm", "statistical_rate", "scm", "manifold", "worst_case"]
 
 
 def registry() -> dict:

@@ -7,7 +7,7 @@ layer; it imports neither.
 
 from cmtheory.laws.gaussian import gaussian_law
 from cmtheory.laws.radial import (
-    check_equivariant, check_rotation_invariant, propagate_radial, radial_cdf, radial_hvp, radial_law, radial_markov_law, radial_score,
+    as_radial_mixture, check_equivariant, check_rotation_invariant, propagate_radial, radial_cdf, radial_hvp, radial_law, radial_markov_law, radial_score,
     radius_span, start_radial_cdf, start_radial_law,
 )
 from cmtheory.laws.grid import GridLaw, Transition, markov_law_1d, normal_law, propagate, pushforward_law, richardson_law, uniform_grid
@@ -21,6 +21,6 @@ __all__ = [
     "GridLaw", "Transition", "uniform_grid", "normal_law", "propagate", "markov_law_1d", "pushforward_law", "richardson_law",
     "gaussian_law", "gmm_1d_cdf", "gmm_1d_law", "GaussianTransition", "ScoreFn", "HvpFn", "StepTransitions", "ddpm_transition",
     "exact_covariance_transition", "ddpm_transitions", "exact_covariance_transitions", "li_icml2024_transitions",
-    "check_rotation_invariant", "check_equivariant", "radial_cdf", "radial_law", "radial_score", "radial_hvp", "propagate_radial",
+    "as_radial_mixture", "check_rotation_invariant", "check_equivariant", "radial_cdf", "radial_law", "radial_score", "radial_hvp", "propagate_radial",
     "radial_markov_law", "radius_span", "start_radial_cdf", "start_radial_law",
 ]

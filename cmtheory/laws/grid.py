@@ -152,12 +152,9 @@ def _push_with_extra_noise(p: np.ndarray, m_edges: np.ndarray, u: np.ndarray, e:
     j0 = np.floor((a - e[0]) / h).astype(np.int64) - band
     width = int(np.max(np.floor((b - e[0]) / h).astype(np.int64) + band + 1 - j0)) + 1
     idx = j0[:, None] + np.arange(width)[None, :]
-    lo_edge = e[0] + idx * h
-
-    def F(x):
-        return (_Psi(x - a[:, None], u[:, None]) - _Psi(x - b[:, None], u[:, None])) / w[:, None]
-
-    frac = F(lo_edge + h) - F(lo_edge)
+    x = e[0] + (j0[:, None] + np.arange(width + 1)[None, :]) * h  # the cells' edges, each once
+    F = (_Psi(x - a[:, None], u[:, None]) - _Psi(x - b[:, None], u[:, None])) / w[:, None]
+    frac = F[:, 1:] - F[:, :-1]
     inside = (idx >= 0) & (idx < N)
     out = np.bincount(idx[inside], weights=(p[:, None] * frac)[inside], minlength=N)
     return out, float(p.sum() - out.sum())

@@ -1,13 +1,13 @@
 r"""Exact laws in any dimension for rotation-invariant targets, through the law of the radius.
 
 A target is rotation-invariant when its law is invariant under every orthogonal map of
-:math:`\mathbb{R}^d`: isotropic Gaussian scale mixtures :math:`\sum_k w_k N(0, c_k I_d)` and the
-uniform law on a centred sphere of radius :math:`\rho_0` spanning :math:`\mathbb{R}^d` (``Sphere``
-with k = d), and their noisy laws. Then:
+:math:`\mathbb{R}^d`: mixtures of isotropic Gaussians, centred spheres and Gaussian-smoothed spheres
+(:class:`cmtheory.targets.RadialMixture`; isotropic scale mixtures ``GaussianMixture`` and the
+``Sphere`` with k = d are such, :func:`as_radial_mixture`), and their noisy laws. Then:
 
 * the score is radial, :math:`s_t(x) = \psi_t(r)\,x/r`, :math:`r = |x|` (the log-density is a
   function of r), and :math:`\psi_t(r)` is the first coordinate of the target's own score at
-  :math:`r e_1` (:func:`radial_score`), so no target needs new formulas;
+  :math:`r e_1` (:func:`radial_score`, from :meth:`cmtheory.targets.RadialMixture.radial_profile`);
 * a step :math:`Y' = m(Y) + M(Y) Z` whose mean map and noise commute with rotations keeps a
   rotation-invariant law (the step's law is the rotated step's law), so the law is that of
   :math:`R = |Y|` times an independent uniform direction;
@@ -48,10 +48,9 @@ The exact-covariance step's noise :math:`c(I + \tfrac{\beta}{2}H)` has
 with r. Step 1 takes a varying :math:`\sigma_r` as the 1-D engine does. The tangential term is
 taken in runs of cells with nearly equal :math:`S = (d-1)\sigma_\perp^2`: each run through steps
 2-4 with the kernel of its mean :math:`\bar S`, each cell's excess :math:`S - \bar S` carried into
-:math:`A^2` by the run's mean map (:func:`propagate_radial`). Scale mixtures have the radial
-score and Hessian in closed form (:func:`radial_score`, :func:`radial_hvp`; P K work per
-evaluation instead of P d), the sphere through its radial profile
-(:meth:`cmtheory.targets.Sphere.radial_profile`, P work).
+:math:`A^2` by the run's mean map (:func:`propagate_radial`). The radial score and Hessian come from
+:meth:`cmtheory.targets.RadialMixture.radial_profile`'s terms (:func:`radial_score`,
+:func:`radial_hvp`; P K work per evaluation instead of P d).
 
 A law is held uniform within each cell (in r, or in :math:`\rho` between steps 2 and 4), and the
 mean map is linear within a cell, so a step errs by :math:`O(h^2)` like the 1-D engine while the
@@ -75,9 +74,10 @@ import torch
 
 from cmtheory.laws.grid import GridLaw, Transition, _convolve_normal, _law_from_cdf, _push_with_extra_noise
 from cmtheory.processes import DiscreteVP
-from cmtheory.targets import GaussianMixture, Sphere
+from cmtheory.targets import GaussianMixture, RadialMixture, Sphere
 
 __all__ = [
+    "as_radial_mixture",
     "check_rotation_invariant",
     "radial_cdf",
     "radial_law",
@@ -114,23 +114,65 @@ def _origin_cells(e: np.ndarray, masses: np.ndarray, tol: float = 1e-6, cap: int
     return int(min(math.ceil((e[-1] ** 2 - e[0] ** 2) / (h * max(h, 2 * r_star))), cap))
 
 
-def check_rotation_invariant(target) -> None:
-    """ValueError naming ``target`` unless it is a GaussianMixture with zero means and isotropic
-    covariances, or a Sphere with k = d (the rotation-invariant targets)."""
+def as_radial_mixture(target) -> RadialMixture:
+    r"""The rotation-invariant ``target`` as a :class:`cmtheory.targets.RadialMixture`, which holds the
+    radial formulas of every rotation-invariant target: itself; a GaussianMixture with zero means
+    and isotropic variances :math:`c_k` (radii 0, widths :math:`\sqrt{c_k}`); a Sphere with k = d
+    (one component of width 0).
+
+    Parameters
+    ----------
+    target : RadialMixture, GaussianMixture or Sphere
+
+    Returns
+    -------
+    RadialMixture
+
+    Raises
+    ------
+    ValueError
+        Naming ``target`` when it is not rotation-invariant.
+    """
+    if isinstance(target, RadialMixture):
+        return target
+    if "_radial_mixture" in target.__dict__:  # one conversion per target, so that its radial profile's memo is shared
+        return target.__dict__["_radial_mixture"]
+    mixture = _convert(target)
+    target.__dict__["_radial_mixture"] = mixture
+    return mixture
+
+
+def _convert(target) -> RadialMixture:
+    """A GaussianMixture scale mixture or a Sphere with k = d as a RadialMixture; ValueError otherwise."""
     if isinstance(target, GaussianMixture):
         if target.kind == "isotropic" and bool((target.means == 0).all()):
-            return
+            return RadialMixture(target.d, target.weights, torch.zeros(target.K, dtype=torch.float64), target.covs.sqrt())
         why = f"a GaussianMixture with {target.kind} covariances and means of largest norm {float(target.means.norm(dim=1).max()):.3g}"
     elif isinstance(target, Sphere):
         if target.k == target.d:
-            return
+            return RadialMixture(target.d, [1.0], [target.radius], [0.0])
         why = f"a Sphere with k={target.k} < d={target.d} (a sphere in a subspace)"
     else:
         why = f"a {type(target).__name__}"
     raise ValueError(
-        f"target must be rotation-invariant (a GaussianMixture with zero means and isotropic covariances, "
+        f"target must be rotation-invariant (a RadialMixture, a GaussianMixture with zero means and isotropic covariances, "
         f"or a Sphere with k = d); got {why}"
     )
+
+
+def check_rotation_invariant(target) -> None:
+    """ValueError naming ``target`` unless it is rotation-invariant (:func:`as_radial_mixture`).
+
+    Parameters
+    ----------
+    target : Target
+
+    Raises
+    ------
+    ValueError
+        Naming the target's kind.
+    """
+    as_radial_mixture(target)
 
 
 def _chi_cdf(d: int, v, r: np.ndarray) -> np.ndarray:
@@ -139,22 +181,10 @@ def _chi_cdf(d: int, v, r: np.ndarray) -> np.ndarray:
 
 
 def radial_cdf(target, alpha: float, sigma: float, r: np.ndarray) -> np.ndarray:
-    r"""CDF of :math:`|X|`, :math:`X = \alpha X_0 + \sigma Z`, for a rotation-invariant target.
-
-    Scale mixture: :math:`\sum_k w_k P(d/2, r^2/(2 v_k))`, :math:`v_k = \alpha^2 c_k + \sigma^2`
-    (:math:`|X|^2/v_k \sim \chi^2_d` per component). Sphere of radius :math:`\rho_0`:
-    :math:`|X|^2/\sigma^2` is noncentral :math:`\chi^2_d` with noncentrality
-    :math:`(\alpha\rho_0/\sigma)^2` (a step at :math:`\alpha\rho_0` when :math:`\sigma = 0`).
-    """
-    check_rotation_invariant(target)
-    r = np.asarray(r, dtype=np.float64)
-    d = target.d
-    if isinstance(target, GaussianMixture):
-        v = alpha**2 * target.covs.numpy() + sigma**2
-        return (target.weights.numpy() * _chi_cdf(d, v, r[..., None])).sum(-1)
-    if sigma == 0:
-        return (r >= alpha * target.radius).astype(np.float64)
-    return scipy.stats.ncx2.cdf(r**2 / sigma**2, d, (alpha * target.radius / sigma) ** 2)
+    r"""CDF of :math:`|X|`, :math:`X = \alpha X_0 + \sigma Z`, for a rotation-invariant target
+    (:meth:`cmtheory.targets.RadialMixture.radial_cdf`: a mixture of noncentral :math:`\chi_d` laws;
+    scale mixtures :math:`\sum_k w_k P(d/2, r^2/(2 v_k))`, :math:`v_k = \alpha^2 c_k + \sigma^2`)."""
+    return as_radial_mixture(target).radial_cdf(r, alpha, sigma)
 
 
 def radial_law(target, alpha: float, sigma: float, edges: np.ndarray) -> GridLaw:
@@ -163,26 +193,15 @@ def radial_law(target, alpha: float, sigma: float, edges: np.ndarray) -> GridLaw
     return _law_from_cdf(np.asarray(edges, dtype=np.float64), radial_cdf(target, alpha, sigma, edges))
 
 
-def _sphere_profile(target, x: torch.Tensor, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""For the sphere at the points x (any number of columns): :math:`\psi(r)/r`, :math:`\psi'(r)` and
-    the unit vectors :math:`u = x/r` (0 at the origin, where :math:`\psi/r \to \psi'(0)`), from
-    :meth:`cmtheory.targets.Sphere.radial_profile`."""
+def _radial_curvatures(target: RadialMixture, x: torch.Tensor, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r""":math:`\psi(r)/r`, :math:`\psi'(r)` (shape (P, 1)) and the unit vectors u = x/r at the points x of
+    any number of columns, from :meth:`cmtheory.targets.RadialMixture.radial_profile` (at the origin
+    u = 0 and :math:`\psi/r \to \psi'(0)`: the Hessian is isotropic there)."""
     r = x.norm(dim=1)
     psi, dpsi = target.radial_profile(r, alpha, sigma)
     safe = torch.where(r > 0, r, torch.ones_like(r))
     g = torch.where(r > 0, psi / safe, dpsi)[:, None]
     return g, dpsi[:, None], x / safe[:, None]
-
-
-def _scale_mixture_moments(target, x: torch.Tensor, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""For :math:`\sum_k w_k N(0, c_k I_d)` at the points x (any number of columns j <= d, the rest 0):
-    :math:`g = E_\pi[1/v]` and :math:`\mathrm{Var}_\pi(1/v)`, shape (P, 1), over the posterior
-    :math:`\pi_k \propto w_k v_k^{-d/2} e^{-|x|^2/(2v_k)}`, :math:`v_k = \alpha^2 c_k + \sigma^2`."""
-    v = torch.as_tensor(alpha, dtype=x.dtype) ** 2 * target.covs.to(x.dtype) + torch.as_tensor(sigma, dtype=x.dtype) ** 2
-    logit = torch.log(target.weights.to(x.dtype)) - 0.5 * target.d * torch.log(v) - (x * x).sum(1, keepdim=True) / (2 * v)
-    pi = torch.softmax(logit, 1)
-    g = (pi / v).sum(1, keepdim=True)
-    return g, (pi / v**2).sum(1, keepdim=True) - g * g
 
 
 def radial_score(target):
@@ -192,41 +211,48 @@ def radial_score(target):
     At :math:`x = r e_1` it is :math:`(\psi(r), 0, \dots)`: with j = 1 the radial profile
     :math:`\psi` as a 1-D score of r; with j = 2 the plane of the radius and one tangential
     direction, where a step's radial and tangential noise are read (:func:`propagate_radial`).
-    Both targets in closed form, P K work (K components) or P work instead of the P d of a
-    score in :math:`\mathbb{R}^d`: scale mixtures :math:`s(x) = -g\,x`, :math:`g = E_\pi[1/v]` over the
-    posterior of the component; the sphere :math:`s(x) = (\psi(r)/r)\,x` from its radial profile
-    (:meth:`cmtheory.targets.Sphere.radial_profile`)."""
-    check_rotation_invariant(target)
-    if isinstance(target, GaussianMixture):
-        return lambda x, alpha, sigma: -_scale_mixture_moments(target, x, alpha, sigma)[0] * x
-    return lambda x, alpha, sigma: _sphere_profile(target, x, alpha, sigma)[0] * x
+    :math:`s(x) = (\psi(r)/r)\,x` from the radial profile
+    (:meth:`cmtheory.targets.RadialMixture.radial_profile`, :func:`as_radial_mixture`): P K work
+    (K components) instead of the P d of a score in :math:`\mathbb{R}^d`.
+
+    Parameters
+    ----------
+    target : RadialMixture, GaussianMixture or Sphere
+        Rotation-invariant.
+
+    Returns
+    -------
+    callable
+        ``score(x, alpha, sigma)``.
+    """
+    mixture = as_radial_mixture(target)
+    return lambda x, alpha, sigma: _radial_curvatures(mixture, x, alpha, sigma)[0] * x
 
 
 def radial_hvp(target):
     r"""The Hessian-vector product of :math:`\log q` on the span of the first axes, like
-    :func:`radial_score`: ``hvp(x, v, alpha, sigma)`` for x and v of shape (P, j). At :math:`x = r e_1`
-    the Hessian is :math:`\psi'(r)\,uu^\top + (\psi(r)/r)(I - uu^\top)`, u = e_1, so v = (1, 1)
+    :func:`radial_score`: ``hvp(x, v, alpha, sigma)`` for x and v of shape (P, j). At :math:`x = r u`
+    the Hessian is :math:`\psi'(r)\,uu^\top + (\psi(r)/r)(I - uu^\top)`, so at u = e_1, v = (1, 1)
     gives :math:`(\psi'(r), \psi(r)/r)`.
 
-    Scale mixtures: differentiating :math:`s = -g(|x|^2)\,x` with
-    :math:`\partial g/\partial|x|^2 = -\mathrm{Var}_\pi(1/v)/2` gives
-    :math:`H = -g I + \mathrm{Var}_\pi(1/v)\,xx^\top`; the sphere: the formula above with u = x/r
-    from its radial profile."""
-    check_rotation_invariant(target)
-    if isinstance(target, GaussianMixture):
+    Parameters
+    ----------
+    target : RadialMixture, GaussianMixture or Sphere
+        Rotation-invariant.
 
-        def mixture_hvp(x: torch.Tensor, v: torch.Tensor, alpha, sigma) -> torch.Tensor:
-            g, var = _scale_mixture_moments(target, x, alpha, sigma)
-            return -g * v + var * (x * v).sum(1, keepdim=True) * x
+    Returns
+    -------
+    callable
+        ``hvp(x, v, alpha, sigma)``.
+    """
+    mixture = as_radial_mixture(target)
 
-        return mixture_hvp
-
-    def sphere_hvp(x: torch.Tensor, v: torch.Tensor, alpha, sigma) -> torch.Tensor:
-        g, dpsi, u = _sphere_profile(target, x, alpha, sigma)
+    def hvp(x: torch.Tensor, v: torch.Tensor, alpha, sigma) -> torch.Tensor:
+        g, dpsi, u = _radial_curvatures(mixture, x, alpha, sigma)
         along = (u * v).sum(1, keepdim=True) * u
         return g * (v - along) + dpsi * along
 
-    return sphere_hvp
+    return hvp
 
 
 def _fold(masses: np.ndarray, N: int) -> np.ndarray:
@@ -264,10 +290,18 @@ def _centred_chi2_cell_kernel(k: int, c: float, h: float, cells: int, tail: floa
         return np.clip(head, 0.0, None), j0
     x, w = np.polynomial.legendre.leggauss(nodes)
     x, w = 0.5 * h * (x + 1), 0.5 * w
-    j = np.arange(j0 + 3, j1 + 1, dtype=np.float64)[:, None]
-    lo, hi = (j * h + mu - x) / s2, ((j + 1) * h + mu - x) / s2
-    upper = lo > a  # beyond the mean: 1 - P is the small side
-    diff = np.where(upper, scipy.special.gammaincc(a, lo) - scipy.special.gammaincc(a, hi), scipy.special.gammainc(a, hi) - scipy.special.gammainc(a, lo))
+    z = (np.arange(j0 + 3, j1 + 2, dtype=np.float64)[:, None] * h + mu - x) / s2  # rows j0 + 3 .. j1 + 1
+    upper = z[:-1] > a  # beyond the mean: 1 - P is the small side (each F once, on the side it is needed)
+    need_q = np.zeros(z.shape, dtype=bool)
+    need_q[:-1] |= upper
+    need_q[1:] |= upper
+    need_p = np.zeros(z.shape, dtype=bool)
+    need_p[:-1] |= ~upper
+    need_p[1:] |= ~upper
+    P, Q = np.zeros(z.shape), np.zeros(z.shape)
+    P[need_p] = scipy.special.gammainc(a, z[need_p])
+    Q[need_q] = scipy.special.gammaincc(a, z[need_q])
+    diff = np.where(upper, Q[:-1] - Q[1:], P[1:] - P[:-1])
     return np.clip(np.concatenate([head[:3], diff @ w]), 0.0, None), j0
 
 
@@ -447,7 +481,7 @@ def start_radial_cdf(target, schedule: DiscreteVP, start: str):
 
     Parameters
     ----------
-    target : GaussianMixture or Sphere
+    target : RadialMixture, GaussianMixture or Sphere
         Rotation-invariant (:func:`check_rotation_invariant`).
     schedule : DiscreteVP
     start : {"normal", "q_T"}

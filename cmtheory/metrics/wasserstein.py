@@ -23,8 +23,7 @@ import torch
 
 from cmtheory._checks import check_gaussians, check_positive, check_positive_int, real_array
 from cmtheory.metrics.result import Estimate, replicate_estimate
-from cmtheory.laws import GridLaw, check_rotation_invariant, radial_cdf
-from cmtheory.targets import Sphere
+from cmtheory.laws import GridLaw, as_radial_mixture, radial_cdf
 
 __all__ = [
     "wasserstein", "sliced_wasserstein", "sinkhorn_divergence", "w_grid", "w2_gaussians", "w2_product", "coupling_distance",
@@ -598,7 +597,7 @@ def w1_radial(points, target, alpha: float = 1.0, sigma: float = 0.0, *, n_boot:
     ----------
     points : array or tensor of shape (n, d)
         Finite, n >= 2, d the target's dimension.
-    target : GaussianMixture or Sphere
+    target : RadialMixture, GaussianMixture or Sphere
         Rotation-invariant (:func:`cmtheory.laws.check_rotation_invariant`).
     alpha : float
         Channel scale, > 0.
@@ -618,7 +617,7 @@ def w1_radial(points, target, alpha: float = 1.0, sigma: float = 0.0, *, n_boot:
         ``target`` not rotation-invariant; ``points`` not finite or not of shape (n, d); ``alpha``
         not > 0; ``sigma`` not >= 0; and :func:`w1_to_cdf`'s.
     """
-    check_rotation_invariant(target)
+    mixture = as_radial_mixture(target)
     alpha = check_positive(alpha, "alpha")
     if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma < 0:
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
@@ -626,7 +625,7 @@ def w1_radial(points, target, alpha: float = 1.0, sigma: float = 0.0, *, n_boot:
     X = _as_array(points, "points")
     if X.shape[1] != target.d:
         raise ValueError(f"points must have shape (n, {target.d}) (the target's d), got {X.shape}")
-    jumps = [alpha * target.radius] if isinstance(target, Sphere) and sigma == 0 else []
+    jumps = [alpha * r for r, w in zip(mixture.radii.tolist(), mixture.widths.tolist()) if w == 0] if sigma == 0 else []
 
     def cdf(r: np.ndarray) -> np.ndarray:
         return np.where(r < 0, 0.0, radial_cdf(target, alpha, sigma, np.maximum(r, 0.0)))

@@ -166,7 +166,7 @@ def sampler_law_radial(sampler, target, schedule: DiscreteVP, edges: np.ndarray,
     ----------
     sampler : str, SamplerSpec or callable
         As in :func:`sampler_law_1d`.
-    target : GaussianMixture or Sphere
+    target : RadialMixture, GaussianMixture or Sphere
         Rotation-invariant (:func:`cmtheory.laws.check_rotation_invariant`).
     schedule : DiscreteVP
     edges : ndarray

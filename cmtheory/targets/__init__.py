@@ -5,5 +5,6 @@ from cmtheory.targets.empirical import Empirical
 from cmtheory.targets.gaussian_mixture import GaussianMixture, ring_mixture
 from cmtheory.targets.manifolds import Embedded, Sphere, Subspace
 from cmtheory.targets.product import ProductMixture
+from cmtheory.targets.radial_mixture import RadialMixture
 
-__all__ = ["Target", "GaussianMixture", "ProductMixture", "Embedded", "Subspace", "Sphere", "Empirical", "ring_mixture"]
+__all__ = ["Target", "GaussianMixture", "ProductMixture", "Embedded", "Subspace", "Sphere", "RadialMixture", "Empirical", "ring_mixture"]

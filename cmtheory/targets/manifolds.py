@@ -118,6 +118,51 @@ class Subspace(Embedded):
         super().__init__(GaussianMixture(weights, means, covs), d, basis)
 
 
+def _ratio_over_kappa(nu: float, kappa: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    r""":math:`R_\nu(\kappa)/\kappa` from R, with its series :math:`(1 - \kappa^2/(4(\nu+1)(\nu+2)))/(2(\nu+1))` near 0."""
+    small = kappa < 1e-3
+    k_safe = torch.where(small, torch.ones_like(kappa), kappa)
+    series = (1 - kappa**2 / (4 * (nu + 1) * (nu + 2))) / (2 * (nu + 1))
+    return torch.where(small, series, R / k_safe)
+
+
+def noisy_sphere_curvatures(nu: float, ar: torch.Tensor, s2: torch.Tensor, rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The radial log-density :math:`\phi(\rho)` of the noisy sphere :math:`\alpha r\,\Theta + \sigma Z`
+    (:math:`\Theta` uniform on :math:`S^{k-1}`, :math:`\nu = k/2 - 1`): :math:`g = \phi'(\rho)/\rho` (the score
+    is g x) and :math:`\phi''(\rho)`, elementwise over broadcast tensors ``ar`` :math:`= \alpha r \ge 0`,
+    ``s2`` :math:`= \sigma^2 > 0` and ``rho`` :math:`\ge 0`, from one evaluation of
+    :math:`(R_\nu, 1 - R_\nu)` at :math:`\kappa = \alpha r\rho/\sigma^2`:
+
+    .. math:: \phi'' = -1/\sigma^2 + (\alpha r/\sigma^2)^2 R_\nu'(\kappa), \qquad
+              R_\nu' = (1-R)(1+R) - (2\nu+1)R/\kappa \quad \text{(DLMF 10.29.2)}.
+
+    For :math:`\kappa \ge 1`, :math:`g = (\alpha r - \rho - \alpha r(1 - R))/(\sigma^2\rho)`, without
+    cancellation at large :math:`\kappa`; below, :math:`g = (\alpha r/\sigma^2)^2 R/\kappa - 1/\sigma^2`.
+    With r = 0 both are :math:`-1/\sigma^2`, the Gaussian's.
+
+    Parameters
+    ----------
+    nu : float
+        Order k/2 - 1 >= -1/2.
+    ar, s2, rho : tensors
+        Broadcastable to one shape.
+
+    Returns
+    -------
+    g, phi2 : tensors of the broadcast shape
+    """
+    ar_s2 = ar / s2
+    kappa = ar_s2 * rho
+    R, C = bessel_ratio_pair(nu, kappa)
+    R_over_k = _ratio_over_kappa(nu, kappa, R)
+    small = kappa < 1
+    rho_safe = torch.where(small, torch.ones_like(rho), rho)
+    large_form = (ar - rho_safe - ar * C) / (s2 * rho_safe)
+    small_form = ar_s2**2 * R_over_k - 1 / s2
+    phi2 = -1 / s2 + ar_s2**2 * (C * (2 - C) - (2 * nu + 1) * R_over_k)
+    return torch.where(small, small_form, large_form), phi2
+
+
 class _UniformSphere(Target):
     """Uniform law on the (k-1)-sphere of radius r in R^k (the inner law of Sphere)."""
 
@@ -136,30 +181,12 @@ class _UniformSphere(Target):
         ar_s2 = a * self.radius / s**2
         return rho, ar_s2, ar_s2 * rho  # rho, alpha r / sigma^2, kappa
 
-    def _ratio_over_kappa(self, kappa, R):
-        r""":math:`R_\nu(\kappa)/\kappa` from R, with its series :math:`(1 - \kappa^2/(4(\nu+1)(\nu+2)))/(2(\nu+1))` near 0."""
-        nu = self.nu
-        small = kappa < 1e-3
-        k_safe = torch.where(small, torch.ones_like(kappa), kappa)
-        series = (1 - kappa**2 / (4 * (nu + 1) * (nu + 2))) / (2 * (nu + 1))
-        return torch.where(small, series, R / k_safe)
-
     def _radial(self, x, a, s):
-        r"""g = phi'(rho)/rho, the score coefficient (score = g x), and phi''(rho), from one evaluation
-        of :math:`(R_\nu, 1 - R_\nu)` at :math:`\kappa`; also rho, alpha r / sigma^2 and kappa.
-        :math:`\phi'' = -1/\sigma^2 + (\alpha r/\sigma^2)^2 R_\nu'(\kappa)`,
-        :math:`R_\nu' = (1-R)(1+R) - (2\nu+1)R/\kappa` (DLMF 10.29.2)."""
+        r"""g = phi'(rho)/rho, the score coefficient (score = g x), and phi''(rho) (:func:`noisy_sphere_curvatures`);
+        also rho, alpha r / sigma^2 and kappa."""
         rho, ar_s2, kappa = self._polar(x, a, s)
-        R, C = bessel_ratio_pair(self.nu, kappa)
-        R_over_k = self._ratio_over_kappa(kappa, R)
-        small = kappa < 1
-        rho_safe = torch.where(small, torch.ones_like(rho), rho)
-        ar = a * self.radius
-        # kappa >= 1: (alpha r - rho - alpha r (1 - R)) / (sigma^2 rho), no cancellation at large kappa
-        large_form = (ar - rho_safe - ar * C) / (s**2 * rho_safe)
-        small_form = ar_s2**2 * R_over_k - 1 / s**2
-        phi2 = -1 / s**2 + ar_s2**2 * (C * (2 - C) - (2 * self.nu + 1) * R_over_k)
-        return torch.where(small, small_form, large_form), phi2, rho, ar_s2, kappa
+        g, phi2 = noisy_sphere_curvatures(self.nu, a * self.radius, s**2, rho)
+        return g, phi2, rho, ar_s2, kappa
 
     def _log_prob(self, x, a, s):
         rho, _, kappa = self._polar(x, a, s)
@@ -172,7 +199,7 @@ class _UniformSphere(Target):
 
     def _denoiser(self, x, a, s):
         _, ar_s2, kappa = self._polar(x, a, s)
-        return self.radius * ar_s2 * self._ratio_over_kappa(kappa, bessel_ratio(self.nu, kappa)) * x
+        return self.radius * ar_s2 * _ratio_over_kappa(self.nu, kappa, bessel_ratio(self.nu, kappa)) * x
 
     def _hvp(self, x, v, a, s):
         r"""Radial log-density :math:`\phi(\rho)`: :math:`H v = g\,(v - \hat x(\hat x\cdot v)) + \phi''\hat x(\hat x\cdot v)`

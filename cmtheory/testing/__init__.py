@@ -25,101 +25,25 @@ A test a user can copy::
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import numpy as np
-import scipy.special
 import torch
 
-from cmtheory.laws import check_rotation_invariant, gmm_1d_cdf, gmm_1d_law, radial_cdf, radial_law, richardson_law, uniform_grid
-from cmtheory.laws import radius_span as laws_radius_span
-from cmtheory.metrics import Estimate, tv_grid, w1_radial, w1_to_cdf
+from cmtheory.laws import gmm_1d_cdf
+from cmtheory.metrics import Estimate, w1_radial, w1_to_cdf
 from cmtheory.processes import DiscreteVP, linear_schedule
 from cmtheory.rates import FitResult, assert_rate, fit_power_law
-from cmtheory.samplers import SamplerSpec, sampler_law_1d, sampler_law_radial, sampler_spec
-from cmtheory.targets import GaussianMixture, Sphere
+from cmtheory.samplers import SamplerSpec, sampler_spec
+from cmtheory.worst_case import exact_error, mixture_span, radius_span
 
 __all__ = ["assert_rate", "exact_tv_rate", "sampler_rate", "mixture_span", "radius_span"]
-
-#: quantile of the radius (of the target and of N(0, I_d)) left outside a radius grid at each end
-RADIUS_TAIL = 1e-12
-
-
-def mixture_span(target: GaussianMixture, n_std: float = 8.0) -> tuple[float, float]:
-    r"""A 1-D interval holding a 1-D mixture and the standard normal start to within
-    :math:`\Phi(-n_{std})` of mass: :math:`[\min_k(\mu_k - n\,s_k), \max_k(\mu_k + n\,s_k)]`
-    widened to contain :math:`[-n, n]`.
-
-    Parameters
-    ----------
-    target : GaussianMixture
-        A mixture in d = 1.
-    n_std : float
-        Standard deviations kept on each side (8: the mass outside is below 1e-15).
-
-    Returns
-    -------
-    (float, float)
-    """
-    if not isinstance(target, GaussianMixture) or target.d != 1:
-        raise ValueError(f"target must be a 1-D GaussianMixture, got {type(target).__name__} in d = {getattr(target, 'd', '?')}")
-    mu = target.means.reshape(-1).double().numpy()
-    sd = np.sqrt(target.covs.reshape(len(mu), -1)[:, 0].double().numpy())
-    return float(min((mu - n_std * sd).min(), -n_std)), float(max((mu + n_std * sd).max(), n_std))
-
-
-def radius_span(target) -> tuple[float, float]:
-    r"""Radii [lo, hi] holding the radius of a rotation-invariant ``target`` and of N(0, I_d) to within
-    :data:`RADIUS_TAIL` at each end (:func:`cmtheory.laws.radius_span` of each; every noisy law of
-    the chain lies between them for scale mixtures of variances at most 1), widened by 0.5.
-
-    Parameters
-    ----------
-    target : GaussianMixture or Sphere
-        Rotation-invariant.
-
-    Returns
-    -------
-    (float, float)
-    """
-    check_rotation_invariant(target)
-    a = laws_radius_span(lambda r: radial_cdf(target, 1.0, 0.0, r), RADIUS_TAIL)
-    b = laws_radius_span(lambda r: scipy.special.gammainc(target.d / 2, np.asarray(r) ** 2 / 2), RADIUS_TAIL)
-    return max(0.0, min(a[0], b[0]) - 0.5), max(a[1], b[1]) + 0.5
-
-
-def _stop(target) -> int:
-    """The step the chain is compared at: 1 for a singular target (a sphere), against X_1; else 0."""
-    return 1 if isinstance(target, Sphere) else 0
-
-
-def _exact_error(spec: SamplerSpec, target, schedule: DiscreteVP, cells: int, start: str) -> Estimate:
-    """TV of the exact output law to the target (to X_1, the chain stopped at step 1, for a singular
-    sphere): in d = 1 on the whole line (a 1-D mixture), in d > 1 through the radius of a
-    rotation-invariant target; cells no wider than the last step's noise, sqrt(beta_1); Richardson
-    for Gaussian transitions, the pushforward as it is for a map. se: the law's own error and lost mass."""
-    t_stop = _stop(target)
-    channel = schedule.channel(t_stop) if t_stop else (1.0, 0.0)
-    if target.d == 1 and not t_stop:
-        lo, hi = mixture_span(target)
-        law_fn = lambda e: sampler_law_1d(spec, target, schedule, e, start=start)  # noqa: E731
-        reference = lambda e: gmm_1d_law(target, *channel, e)  # noqa: E731
-    else:
-        lo, hi = radius_span(target)
-        law_fn = lambda e: sampler_law_radial(spec, target, schedule, e, start=start, t_stop=t_stop)  # noqa: E731
-        reference = lambda e: radial_law(target, *channel, e)  # noqa: E731
-    cells = max(cells, int(math.ceil((hi - lo) / math.sqrt(schedule.beta(1)))))
-    law = richardson_law(law_fn, lo, hi, cells) if spec.exact_law == "markov" else law_fn(uniform_grid(lo, hi, cells))
-    tv = tv_grid(law, reference(law.edges))
-    return Estimate(tv.value, float(law.grid_error or 0.0) + law.lost, cells, f"exact TV ({'grid law, Richardson' if spec.exact_law == 'markov' else 'pushforward of the map'})")
-
 
 def _monte_carlo_error(spec: SamplerSpec, target, schedule: DiscreteVP, start: str, n: int, seed: int) -> Estimate:
     """W1 of n outputs against the target's exact CDF (of the radius in d > 1; X_1's for a sphere),
     with its exact floor."""
     g = torch.Generator().manual_seed(seed)
-    t_stop = _stop(target)
+    t_stop = 1 if target.singular else 0  # a sphere: compared at X_1
     channel = schedule.channel(t_stop) if t_stop else (1.0, 0.0)
     y0 = target.sample_noisy(n, *schedule.channel(schedule.T), g) if start == "q_T" else torch.randn(n, target.d, dtype=torch.float64, generator=g)
     y = spec.run(target.score, schedule, y0, g if spec.kind == "stochastic" else None, hvp=target.hvp, t_stop=t_stop)
@@ -148,7 +72,7 @@ def sampler_rate(sampler, target, Ts: Sequence[int] | None = None, *, ds: Sequen
     ----------
     sampler : str, SamplerSpec or callable
         A registered name, a spec, or a plain deterministic function ``fn(score, schedule, y, **kw)``.
-    target : GaussianMixture, Sphere, or callable
+    target : GaussianMixture, RadialMixture, Sphere, or callable
         A 1-D mixture or a rotation-invariant target (over ``Ts``); ``d -> target`` (over ``ds``).
     Ts : sequence of int, optional
         At least two distinct step counts (exclusive with ``ds``).
@@ -203,7 +127,7 @@ def sampler_rate(sampler, target, Ts: Sequence[int] | None = None, *, ds: Sequen
             raise ValueError("target must be a function d -> target for a fit over ds")
     cases = [(target, schedule(v)) for v in values] if variable == "T" else [(target(v), schedule(T)) for v in values]
     if spec.exact_law is not None:
-        est = [_exact_error(spec, tg, sch, cells, start) for tg, sch in cases]
+        est = [exact_error(spec, tg, sch, cells=cells, start=start) for tg, sch in cases]
         fit = fit_power_law(np.array([e.value for e in est]), se=np.array([e.se for e in est]), **{variable: np.array(values, float)})
     else:
         est = [_monte_carlo_error(spec, tg, sch, start, n, seed + i) for i, (tg, sch) in enumerate(cases)]
@@ -222,7 +146,7 @@ def exact_tv_rate(sampler, target, Ts: Sequence[int], schedule: Callable[[int], 
     ----------
     sampler : str, SamplerSpec or callable
         A registered name, a spec, or a plain deterministic function.
-    target : GaussianMixture or Sphere
+    target : RadialMixture, GaussianMixture or Sphere
         A 1-D Gaussian mixture, or a rotation-invariant target.
     Ts : sequence of int
         At least two distinct step counts.
