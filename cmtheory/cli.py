@@ -54,6 +54,9 @@ DEPARTURES = """
   exact distillation from a kernel-smoothed teacher of bandwidth n^(-1/(d+4)) (our choice of
   rate), exact in d = 1 and by exact OT against a quantised population in d >= 2. The isolation
   bound n^(-1/d) is read as the empirical-measure W1 rate, n^(-1/max(d, 2)) (n^(-1/2) in d = 1).
+- Worst cases (`worst_case`): the bounds hold over every target with a bounded second moment; the
+  search covers mixtures of at most four Gaussian-smoothed spheres (rotation-invariant) with a width
+  floor, at one T, and finds a lower bound on the worst case, not the worst case over all targets.
 - D: sCM's 2-step intermediate time t = 1.1 is unverified (docs/papers.md); sigma_d = 0.5 with the
   data scaled to that standard deviation; the adaptive weight is linear in the time embedding.
 """

@@ -100,8 +100,10 @@ def exact_error(sampler, target, schedule: DiscreteVP, *, metric: str = "tv", ce
     (:func:`cmtheory.samplers.sampler_law_radial`; TV and KL of rotation-invariant laws are those
     of their radial laws). Grid: :func:`mixture_span` or :func:`radius_span`, cells no wider than
     the last step's noise :math:`\sqrt{\beta_1}`. A Gaussian-transition chain's law is
-    Richardson-extrapolated (``richardson``; its error, with the mass lost off the grid, is the
-    ``se``); without it, one law on ``cells`` cells (O(h^2), se NaN: the cheap evaluation of a
+    Richardson-extrapolated (``richardson``); the ``se`` is the mass lost off the grid plus, for
+    TV, the law's own error (TV between the extrapolated and the 2N-cell law), for KL, the change
+    of the KL between them (the first-order bound of :func:`cmtheory.metrics.kl_grid` is far
+    looser where the target's tail is heavier than the output's); without it, one law on ``cells`` cells (O(h^2), se NaN: the cheap evaluation of a
     search, whose maximiser is then evaluated with it). A map's law is its pushforward, its
     Newton residual the se.
 
@@ -148,11 +150,16 @@ def exact_error(sampler, target, schedule: DiscreteVP, *, metric: str = "tv", ce
         reference = lambda e: radial_law(target, *channel, e)  # noqa: E731
     cells = max(cells, int(math.ceil((hi - lo) / math.sqrt(schedule.beta(1)))))
     markov = spec.exact_law == "markov"
-    law = richardson_law(law_fn, lo, hi, cells) if markov and richardson else law_fn(uniform_grid(lo, hi, cells))
-    est = _divergence(metric, law, reference(law.edges))
-    se = (float(law.grid_error or 0.0) + law.lost) if metric == "tv" else est.se + law.lost
-    if markov and not richardson:
-        se = math.nan
+    if markov and richardson:
+        law, fine = richardson_law(law_fn, lo, hi, cells, with_fine=True)
+        est = _divergence(metric, law, reference(law.edges))
+        # TV: the law's own error; KL: its change from the fine law, the same estimate for the functional
+        se = float(law.grid_error) if metric == "tv" else abs(est.value - _divergence(metric, fine, reference(fine.edges)).value)
+    else:
+        law = law_fn(uniform_grid(lo, hi, cells))
+        est = _divergence(metric, law, reference(law.edges))
+        se = math.nan if markov else float(law.grid_error or 0.0)
+    se += law.lost
     how = "grid law, Richardson" if markov and richardson else ("grid law, unextrapolated" if markov else "pushforward of the map")
     return Estimate(est.value, se, cells, f"exact {metric.upper()} ({how})", extra=dict(est.extra, lost=law.lost))
 
@@ -287,6 +294,9 @@ class WorstCase:
         spread <= 5%.
     evaluations : int
         Errors evaluated in all.
+    unresolved : list of str
+        The members where the error was not finite (an exact law that could not resolve it), each
+        with its value; they are never the maximiser.
     """
 
     target: RadialMixture
@@ -296,14 +306,7 @@ class WorstCase:
     spread: float
     converged: bool
     evaluations: int
-
-    def as_row(self) -> dict:
-        """The maximiser's weights, radii, widths and second moment, the value, the restarts' values,
-        spread and convergence, as a flat dict of floats and lists (one results row)."""
-        t = self.target
-        return {"value": self.value, "weights": t.weights.tolist(), "radii": t.radii.tolist(), "widths": t.widths.tolist(),
-                "second_moment": t.second_moment, "restart_values": list(self.restart_values), "spread": self.spread,
-                "converged": self.converged, "evaluations": self.evaluations}
+    unresolved: list = dataclasses.field(default_factory=list)
 
 
 def worst_case(error: Callable[[RadialMixture], float], family: RadialFamily, *, restarts: int = 4, evaluations: int = 60, design: int | None = None,
@@ -339,7 +342,9 @@ def worst_case(error: Callable[[RadialMixture], float], family: RadialFamily, *,
     Raises
     ------
     ValueError
-        Bad counts, or an error that is not finite at some member (named).
+        Bad counts, or an error that is not finite at so many design points that fewer than
+        ``restarts`` remain to start from (one named). Elsewhere a non-finite error is counted in
+        ``WorstCase.unresolved`` and the point left behind (Nelder-Mead sees it as the worst).
     """
     if not isinstance(family, RadialFamily):
         raise ValueError(f"family must be a RadialFamily, got {type(family).__name__}")
@@ -349,25 +354,30 @@ def worst_case(error: Callable[[RadialMixture], float], family: RadialFamily, *,
             raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
     if not (math.isfinite(step) and step > 0):
         raise ValueError(f"step must be a finite number > 0, got {step!r}")
-    seen: list[tuple[float, np.ndarray, int]] = []  # (value, theta, run: -1 for the design) of every evaluation
+    seen: list[tuple[float, np.ndarray, int]] = []  # (value, theta, run: -1 for the design) of every finite evaluation
+    unresolved: list[str] = []
 
     def objective(theta: np.ndarray, run: int) -> float:
         target = family.member(theta)
         value = float(error(target))
-        if not math.isfinite(value):
-            raise ValueError(f"error returned {value} at weights {np.round(target.weights.numpy(), 4).tolist()}, radii "
-                             f"{np.round(target.radii.numpy(), 4).tolist()}, widths {np.round(target.widths.numpy(), 4).tolist()}")
+        if not math.isfinite(value):  # an error the exact law cannot resolve at this member: counted, never a maximiser
+            unresolved.append(f"{value} at weights {np.round(target.weights.numpy(), 4).tolist()}, radii {np.round(target.radii.numpy(), 4).tolist()}, "
+                              f"widths {np.round(target.widths.numpy(), 4).tolist()}")
+            return math.inf
         seen.append((value, theta.copy(), run))
         return -value
 
     for theta in 2.0 * np.random.default_rng(seed).normal(size=(design, family.dim)):
         objective(theta, -1)
+    if len(seen) < restarts:
+        raise ValueError(f"error is not finite at {len(unresolved)} of the {design} design points (e.g. error returned {unresolved[0]}): "
+                         f"fewer than restarts = {restarts} starts")
     starts = sorted(seen, key=lambda item: -item[0])[:restarts]
     for run, (_, theta0, _) in enumerate(starts):
         simplex = np.vstack([theta0, theta0 + step * np.eye(family.dim)])
         scipy.optimize.minimize(objective, theta0, args=(run,), method="Nelder-Mead",
                                 options={"maxfev": evaluations, "initial_simplex": simplex, "xatol": 1e-4, "fatol": 1e-10})
-    values = [max(v for v, _, r in seen if r == run) for run in range(restarts)]
+    values = [max((v for v, _, r in seen if r == run), default=-math.inf) for run in range(restarts)]
     top, theta, _ = max(seen, key=lambda item: item[0])
     spread = (top - min(values)) / top if top > 0 else 0.0
-    return WorstCase(family.member(theta), top, theta, values, spread, spread <= SPREAD_TOL, len(seen))
+    return WorstCase(family.member(theta), top, theta, values, spread, spread <= SPREAD_TOL, len(seen) + len(unresolved), unresolved)

@@ -47,6 +47,9 @@ CLAIM = "E worst case: the d exponents of DDPM's and the exact-covariance sample
 T, K, TAU_MIN, MOMENT, MOMENT_MAX = 50, 4, 0.5, 1.0, 4.0
 #: the bound each (sampler, metric) is checked against; None: no bound in cmtheory.theory (the exponent is reported)
 BOUND_KEYS = {("ddpm", "tv"): "li_yan_ddpm", ("ddpm", "kl"): "benton_kl", ("exact_covariance", "tv"): "li_cai_accelerated", ("exact_covariance", "kl"): None}
+#: the curves searched in the full profile (the exact-covariance sampler's KL, which no bound in
+#: cmtheory.theory covers, is measured on the fixed target only)
+SEARCHED = [("ddpm", "tv"), ("ddpm", "kl"), ("exact_covariance", "tv")]
 #: cells of the search's cheap (unextrapolated) laws; the maximiser is evaluated on 1024 with Richardson
 SEARCH_CELLS = 512
 DS = [1, 4, 16, 64, 256, 1024, 4096]
@@ -54,7 +57,7 @@ DS = [1, 4, 16, 64, 256, 1024, 4096]
 SATURATION = 0.5
 PROFILES = {
     "quick": {"d": DS, "search": [("ddpm", "tv", 16, TAU_MIN)], "restarts": 2, "evaluations": 16},
-    "full": {"d": DS, "search": [(s, m, d, TAU_MIN) for (s, m) in BOUND_KEYS for d in DS] + [("ddpm", "tv", 64, f) for f in (0.3, 0.7)],
+    "full": {"d": DS, "search": [(s, m, d, TAU_MIN) for (s, m) in SEARCHED for d in DS] + [("ddpm", "tv", 64, f) for f in (0.3, 0.7)],
              "restarts": 2, "evaluations": 60},
 }
 #: the recorded maximisers (data: written by ``python -m experiments.worst_case record``)
@@ -117,7 +120,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
                            fam, restarts=config["restarts"], evaluations=config["evaluations"], seed=seed % 2**32)
         target = found.target
         extra = {"search_value": found.value, "restart_values": json.dumps(found.restart_values), "spread": found.spread,
-                 "converged": found.converged, "evaluations": found.evaluations, **_member_row(target)}
+                 "converged": found.converged, "evaluated": found.evaluations, "unresolved": len(found.unresolved), **_member_row(target)}
     est = exact_error(sampler, target, sched, metric=metric, start="normal")
     return [{"metric": metric, **est.as_row(), "lost": est.extra["lost"], **extra}]
 
@@ -131,10 +134,13 @@ def _worst_rows(df: pd.DataFrame, tau_min: float = TAU_MIN) -> pd.DataFrame:
 
 
 def _describe(r) -> str:
-    """A maximiser in words: weight, radius / sqrt(d) and width of each component of weight >= 1e-3."""
-    w, rad, wid = json.loads(r["weights"]), json.loads(r["radii"]), json.loads(r["widths"])
-    parts = [f"{wk:.2f} x (r = {rk / math.sqrt(r['d']):.2f} sqrt(d), tau = {tk:.2f})" for wk, rk, tk in sorted(zip(w, rad, wid), key=lambda c: -c[0]) if wk >= 1e-3]
-    return " + ".join(parts)
+    """A maximiser in words: weight, radius / sqrt(d) and width of each distinct component (those equal
+    to two decimals merged, their weights added) of weight >= 1e-3, heaviest first."""
+    parts: dict = {}
+    for wk, rk, tk in zip(json.loads(r["weights"]), json.loads(r["radii"]), json.loads(r["widths"])):
+        key = (round(rk / math.sqrt(r["d"]), 2), round(tk, 2))
+        parts[key] = parts.get(key, 0.0) + wk
+    return " + ".join(f"{w:.2f} x (r = {rk:.2f} sqrt(d), tau = {tk:.2f})" for (rk, tk), w in sorted(parts.items(), key=lambda kv: -kv[1]) if w >= 1e-3)
 
 
 def _convergence_note(rows: pd.DataFrame) -> str:
@@ -142,69 +148,103 @@ def _convergence_note(rows: pd.DataFrame) -> str:
     if s.empty:
         return "No search in this profile's rows for this curve: the recorded maximisers (full profile) re-evaluated exactly."
     bad = s[~s["converged"].astype(bool)]
-    text = "; ".join(f"d={int(r.d)}: {r.evaluations:.0f} evaluations, restarts' best values {r.restart_values}, spread {r.spread:.1%}" for r in s.itertuples())
+    text = "; ".join(f"d={int(r.d)}: {r.evaluated:.0f} evaluations ({r.unresolved:.0f} unresolved: a law off its grid or a KL without resolved output mass), restarts' best values [{', '.join(f'{v:.4g}' for v in json.loads(r.restart_values))}], spread {r.spread:.1%}" for r in s.itertuples())
     head = "Searches whose restarts agree within 5%: none disagree. " if bad.empty else f"{len(bad)} of {len(s)} searches have restarts that disagree by more than 5% (not converged: the worst case may be larger). "
     return head + text + "."
 
 
+def _how_found(df: pd.DataFrame, sampler: str, metric: str) -> str:
+    """Where a curve's maximisers come from: the recorded ones (the full profile's searches, with their
+    commits) and this run's searches."""
+    how = f"searches of a random design of 2 x {3 * K + 1} points, then Nelder-Mead from its best {{}}, at most {{}} evaluations each"
+    rows = df[(df["sampler"] == sampler) & (df["metric"] == metric)]
+    rec, searched = rows[rows["kind"] == "recorded"], rows[rows["kind"] == "search"]
+    parts = []
+    if len(rec):
+        full = PROFILES["full"]
+        commits = ", ".join(sorted(set(rec["recorded_commit"].astype(str))))
+        parts.append(f"the recorded maximisers of the full profile's {how.format(full['restarts'], full['evaluations'])} (found at {commits}), re-evaluated")
+    if len(searched):
+        parts.append(f"in this run, {how.format(int(searched['restarts'].max()), int(searched['evaluations'].max()))}, at d = {sorted(int(v) for v in searched['d'].unique())}")
+    return "; ".join(parts)
+
+
+def _curve_check(df: pd.DataFrame, w: pd.DataFrame, f: pd.DataFrame, sampler: str, metric: str, key: str | None, profile: str):
+    """The check of one worst-case curve ``w`` (one row per d) beside the fixed target's ``f``: the fit of
+    its d exponent (TV: the unsaturated points), the verdict against the bound ``key``, and the notes."""
+    used = w[w["value"] < SATURATION] if metric == "tv" else w
+    if len(used) < 3:
+        return None, None
+    fit = fit_power_law(used["value"].to_numpy(float), se=used["se"].to_numpy(float), d=used["d"].to_numpy(float))
+    fam_text = f"mixtures of at most {K} Gaussian-smoothed spheres, E|X_0|^2/d <= {MOMENT:g}, widths >= {TAU_MIN:g}, each component's E|X|^2/d <= {MOMENT_MAX:g}"
+    cfg = (f"profile {profile}; {sampler}, T = {T}, linear schedule, start N(0, I_d); {metric.upper()} {'(output, X_0)' if metric == 'tv' else '(X_0 || output)'}; "
+           f"worst case over {fam_text}; d in {[int(v) for v in w['d']]}; {_how_found(df, sampler, metric)} (on unextrapolated laws of {SEARCH_CELLS} cells); "
+           "the maximiser's value exact (Richardson)")
+    rows = df[(df["sampler"] == sampler) & (df["metric"] == metric)]
+    notes = ["Maximisers (weight x (radius, width)): " + "; ".join(f"d={int(r['d'])}: {_describe(r)} (E|X|^2/d = {r['second_moment']:.3f}, {metric.upper()} = {r['value']:.4g} +- {r['se']:.1e})" for _, r in w.iterrows()) + ".",
+             _convergence_note(rows[np.isclose(rows["tau_min"].astype(float).fillna(-1), TAU_MIN)])]
+    rec = rows[rows["kind"] == "recorded"]
+    if len(rec):
+        drift = (rec["value"] - rec["recorded_value"]).abs() / rec["value"]
+        notes.append(f"The recorded maximisers re-evaluated here differ from their recorded values by at most {drift.max():.1e} (relative).")
+    if len(used) < len(w):
+        notes.append(f"Left out of the fit as saturated (TV >= {SATURATION:g}, where TV <= 1 bends the curve): " + ", ".join(f"d={int(r.d)}: {r.value:.3f}" for r in w[w["value"] >= SATURATION].itertuples()) + ".")
+    if len(f) >= 3:
+        ffit = fit_power_law(f["value"].to_numpy(float), d=f["d"].to_numpy(float))
+        notes.append(f"The fixed two-scale mixture (high_dim's target) at the same T: b = {ffit.exponents['d']:.3f} [{ffit.ci['d'][0]:.3f}, {ffit.ci['d'][1]:.3f}].")
+    if key is None:
+        word, statement, citation, bound_exp = "reported (no bound for this metric and sampler in cmtheory.theory)", "no bound in docs/papers.md", "-", None
+    else:
+        b = BOUNDS[key]
+        word, statement, citation, bound_exp = verdict(fit, "d", b.exponents["d"]), b.formula, b.citation, b.exponents["d"]
+        notes.append(f"The bound's d exponent is {bound_exp:g}; the worst case found reaches d^{fit.exponents['d']:.2f} "
+                     f"({fit.exponents['d'] / bound_exp:.0%} of it). A search finds lower bounds on the worst case: a larger exponent may exist outside the family or beyond the search.")
+    return Check(f"E worst case: {metric.upper()} vs d, {sampler} (max over smoothed-sphere mixtures)", citation, statement, "d", bound_exp, fit, word,
+                 "figures/worst_case.png", cfg, "the worst case over a rotation-invariant family found by a finite search: a lower bound on the bound's worst case", notes), fit
+
+
 def checks(df: pd.DataFrame, figures_dir: str, profile: str) -> list[Check]:
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5), layout="constrained")
+    fig, grid = plt.subplots(2, 2, figsize=(13, 9.5), layout="constrained")
+    axes = grid.ravel()
     out = []
     worst = _worst_rows(df)
-    fixed = df[df["kind"] == "fixed"]
-    fam_text = f"mixtures of at most {K} Gaussian-smoothed spheres, E|X_0|^2/d <= {MOMENT:g}, widths >= {TAU_MIN:g}, each component's E|X|^2/d <= {MOMENT_MAX:g}"
     for i, ((sampler, metric), key) in enumerate(BOUND_KEYS.items()):
         w = worst[(worst["sampler"] == sampler) & (worst["metric"] == metric)]
-        f = fixed[(fixed["sampler"] == sampler) & (fixed["metric"] == metric)].sort_values("d")
-        used = w[w["value"] < SATURATION] if metric == "tv" else w
-        if len(used) < 3:
+        f = df[(df["kind"] == "fixed") & (df["sampler"] == sampler) & (df["metric"] == metric)].sort_values("d")
+        check, fit = _curve_check(df, w, f, sampler, metric, key, profile)
+        if check is None:
             continue
-        fit = fit_power_law(used["value"].to_numpy(float), se=used["se"].to_numpy(float), d=used["d"].to_numpy(float))
-        ffit = fit_power_law(f["value"].to_numpy(float), d=f["d"].to_numpy(float)) if len(f) >= 3 else None
-        ds = [int(v) for v in w["d"]]
-        searched = df[(df["kind"] == "search") & (df["sampler"] == sampler) & (df["metric"] == metric)]
-        cfg = (f"profile {profile}; {sampler}, T = {T}, linear schedule, start N(0, I_d); {metric.upper()} {'(output, X_0)' if metric == 'tv' else '(X_0 || output)'}; "
-               f"worst case over {fam_text}; d in {ds}; Nelder-Mead, {int(searched['restarts'].max()) if len(searched) else 0} restarts of "
-               f"{int(searched['evaluations'].max()) if len(searched) else 0} evaluations per search (on unextrapolated laws of {SEARCH_CELLS} cells), the maximiser's value exact (Richardson)")
-        notes = ["Maximisers (weight x (radius, width)): " + "; ".join(f"d={int(r['d'])}: {_describe(r)} (E|X|^2/d = {r['second_moment']:.3f}, {metric.upper()} = {r['value']:.4g} +- {r['se']:.1e})" for _, r in w.iterrows()) + ".",
-                 _convergence_note(df[(df["sampler"] == sampler) & (df["metric"] == metric) & np.isclose(df["tau_min"].astype(float).fillna(-1), TAU_MIN)])]
-        if len(used) < len(w):
-            notes.append(f"Left out of the fit as saturated (TV >= {SATURATION:g}, where TV <= 1 bends the curve): " + ", ".join(f"d={int(r.d)}: {r.value:.3f}" for r in w[w["value"] >= SATURATION].itertuples()) + ".")
-        if ffit is not None:
-            notes.append(f"The fixed two-scale mixture (high_dim's target) at the same T: b = {ffit.exponents['d']:.3f} [{ffit.ci['d'][0]:.3f}, {ffit.ci['d'][1]:.3f}].")
-        if key is None:
-            word = "reported (no bound for this metric and sampler in cmtheory.theory)"
-            statement, citation, bound_exp = "no bound in docs/papers.md", "-", None
-        else:
-            b = BOUNDS[key]
-            word, statement, citation, bound_exp = verdict(fit, "d", b.exponents["d"]), b.formula, b.citation, b.exponents["d"]
-            notes.append(f"The bound's d exponent is {bound_exp:g}; the worst case found reaches d^{fit.exponents['d']:.2f} "
-                         f"({fit.exponents['d'] / bound_exp:.0%} of it). A search finds lower bounds on the worst case: a larger exponent may exist outside the family or beyond the search.")
-        out.append(Check(f"E worst case: {metric.upper()} vs d, {sampler} (max over smoothed-sphere mixtures)", citation, statement, "d", bound_exp, fit, word,
-                         "figures/worst_case.png", cfg, "the worst case over a rotation-invariant family found by a finite search: a lower bound on the bound's worst case", notes))
+        out.append(check)
         ax = axes[0] if metric == "tv" else axes[1]
-        rate_axes(ax, w["d"], w["value"], w["se"], fit, "d", bound_exp, label=f"{sampler}, worst case", color=f"C{i}", excluded=w["value"].to_numpy() >= (SATURATION if metric == "tv" else np.inf), why_excluded="saturated")
+        rate_axes(ax, w["d"], w["value"], w["se"], fit, "d", check.bound_exponent, label=f"{sampler}, worst case", color=f"C{i}",
+                  excluded=w["value"].to_numpy() >= (SATURATION if metric == "tv" else np.inf), why_excluded="saturated")
         if len(f):
-            ax.loglog(f["d"], f["value"], "x--", color=f"C{i}", lw=1, label=f"{sampler}, two-scale mixture")
+            ax.loglog(f["d"], f["value"], "s--", color=f"C{i}", lw=0.8, ms=3, mfc="none", label=f"{sampler}, two-scale mixture (fixed)")
     out += _floor_checks(df, profile)
     for ax, metric in zip(axes[:2], ("TV(output, X_0)", "KL(X_0 || output)")):
-        ax.set(xlabel="d", ylabel=metric, title=f"worst case over the family vs fixed target, T = {T}")
-        ax.legend(fontsize=7, loc="upper left")
-    _profiles_panel(axes[2], worst[(worst["sampler"] == "ddpm") & (worst["metric"] == "tv")])
+        values = df.loc[df["metric"] == ("tv" if metric.startswith("TV") else "kl"), "value"]
+        if len(values):
+            ax.set_ylim(0.5 * values.min(), (1.5 if metric.startswith("TV") else 3) * values.max())
+        ax.set(xlabel="d", ylabel=metric, title=f"{metric.split('(')[0]}: worst case over the family (dots) and a fixed target (squares), T = {T}")
+        ax.legend(fontsize=7, loc="lower right")
+    _profiles_panel(axes[2], axes[3], worst[(worst["sampler"] == "ddpm") & (worst["metric"] == "tv")])
     save_figure(fig, figures_dir, NAME)
     return out
 
 
-def _profiles_panel(ax, rows: pd.DataFrame) -> None:
-    """Radial densities of |X_0|/sqrt(d) of DDPM's TV maximisers, one per d."""
+def _profiles_panel(ax_cdf, ax_parts, rows: pd.DataFrame) -> None:
+    """DDPM's TV maximisers: the CDF of |X_0|/sqrt(d), one per d, and their components (radius / sqrt(d)
+    against width, the marker's area the weight)."""
     for j, (_, r) in enumerate(rows.iterrows()):
         d = int(r["d"])
-        target = RadialMixture(d, json.loads(r["weights"]), json.loads(r["radii"]), json.loads(r["widths"]))
-        u = np.linspace(0.0, 4.5, 2000)
-        F = target.radial_cdf(u * math.sqrt(d), 1.0, 0.0)
-        ax.plot(0.5 * (u[1:] + u[:-1]), np.diff(F) / np.diff(u), color=f"C{j}", lw=1, label=f"d={d}")
-    ax.set(xlabel="|X_0| / sqrt(d)", ylabel="density", title="DDPM's TV maximisers: law of the radius", yscale="log", ylim=(1e-3, None))
-    ax.legend(fontsize=7)
+        w, rad, wid = (json.loads(r[k]) for k in ("weights", "radii", "widths"))
+        u = np.linspace(0.0, 3.0, 600)
+        ax_cdf.plot(u, RadialMixture(d, w, rad, wid).radial_cdf(u * math.sqrt(d), 1.0, 0.0), color=f"C{j}", lw=1, label=f"d={d}")
+        ax_parts.scatter(np.array(rad) / math.sqrt(d), wid, s=300 * np.array(w), color=f"C{j}", alpha=0.6, label=f"d={d}")
+    ax_cdf.set(xlabel="|X_0| / sqrt(d)", ylabel="CDF", title="DDPM's TV maximisers: law of the radius")
+    ax_cdf.legend(fontsize=7, loc="lower right")
+    ax_parts.set(xlabel="component radius r_k / sqrt(d)", ylabel="component width tau_k", title=f"their components (area = weight; width floor {TAU_MIN:g})")
+    ax_parts.legend(fontsize=7, loc="upper right")
 
 
 def _floor_checks(df: pd.DataFrame, profile: str) -> list[Check]:

@@ -1,6 +1,7 @@
 """Experiments: plain grids for both profiles, and quick versions of the slope assertions
 that the CI keeps (empirical slopes against theory), run through each experiment's own code."""
 
+import json
 import math
 import re
 import tempfile
@@ -459,3 +460,43 @@ def test_accelerated_profiles_build_every_schedule(profile):
 
     for c in A.configs(profile):
         A.SCHEDULES[c.get("schedule", "linear")](c["T"])
+
+
+def test_worst_case_rows_record_and_checks(tmp_path, monkeypatch):
+    """worst_case through run(): a recorded maximiser (here the narrowest Gaussian, N(0, 0.25 I_d))
+    is re-evaluated to exact_error's value; a short search (K = 1) returns its maximiser and restart
+    spread, and record() keeps the better of it and the recorded one; over d = 1, 4, 16 the checks
+    fit the worst case's d exponent (TV of isotropic Gaussians grows like sqrt(d): within 0.15 of
+    0.5; KL like d: within 0.05 of 1) and end in a verdict, with the maximisers in the notes."""
+    from experiments import worst_case as W
+    from cmtheory.processes import linear_schedule
+    from cmtheory.targets import RadialMixture
+    from cmtheory.worst_case import exact_error
+
+    monkeypatch.setattr(W, "MAXIMISERS", tmp_path / "maximisers.json")
+    monkeypatch.setattr(W, "K", 1)
+    narrow = [{"sampler": "ddpm", "metric": m, "d": d, "tau_min": W.TAU_MIN, "weights": [1.0], "radii": [0.0], "widths": [W.TAU_MIN], "value": 0.0, "commit": "test"}
+              for m in ("tv", "kl") for d in (1, 4, 16)]
+    W.MAXIMISERS.write_text(json.dumps({"maximisers": narrow}))
+    cfgs = [c for c in W.configs("quick") if c["kind"] == "recorded"]
+    assert len(cfgs) == 6
+    search = {"kind": "search", "sampler": "ddpm", "metric": "tv", "d": 4, "tau_min": W.TAU_MIN, "restarts": 2, "evaluations": 6}
+    df = _rows(W, cfgs + [search]).assign(commit="abc1234")
+    row = df[(df["kind"] == "recorded") & (df["metric"] == "tv") & (df["d"] == 4)].iloc[0]
+    direct = exact_error("ddpm", RadialMixture(4, [1.0], [0.0], [W.TAU_MIN]), linear_schedule(W.T), start="normal")
+    assert row["value"] == pytest.approx(direct.value, rel=1e-12)
+    found = df[df["kind"] == "search"].iloc[0]
+    assert len(json.loads(found["restart_values"])) == 2 and found["evaluated"] >= 12
+    checks = W.checks(df, str(tmp_path), "test")
+    tv = next(c for c in checks if c.claim.startswith("E worst case: TV vs d, ddpm"))
+    kl = next(c for c in checks if c.claim.startswith("E worst case: KL vs d, ddpm"))
+    assert abs(tv.fit.exponents["d"] - 0.5) < 0.15 and abs(kl.fit.exponents["d"] - 1.0) < 0.05
+    assert tv.verdict in VERDICTS and kl.verdict in VERDICTS
+    assert any(n.startswith("Maximisers") for n in tv.notes)
+    results = tmp_path / "results"
+    results.mkdir()
+    df.to_csv(results / "worst_case.csv", index=False)
+    W.record(str(results))
+    kept = {(r["metric"], r["d"]): r for r in W.recorded()}
+    assert kept[("tv", 4)]["value"] == pytest.approx(max(found["value"], 0.0)) and kept[("tv", 4)]["commit"] == "abc1234"
+    assert kept[("kl", 16)]["value"] == 0.0

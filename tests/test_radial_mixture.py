@@ -111,3 +111,16 @@ def test_bad_parameters_are_refused_by_name(args, match):
 def test_radial_cdf_refuses_a_bad_channel():
     with pytest.raises(ValueError, match="alpha must be finite and > 0"):
         RadialMixture(2, [1.0], [0.0], [1.0]).radial_cdf(np.ones(2), float("nan"), 0.1)
+
+
+def test_radial_profile_memo_never_returns_a_stale_value():
+    """The profile is memoised for repeated radii and channel (a step's score and HVP); a caller that
+    changes its radii in place, or the channel, gets the new values (against a fresh target)."""
+    mix, fresh = (RadialMixture(8, [0.5, 0.5], [2.0, 0.0], [0.3, 1.0]) for _ in range(2))
+    r = torch.linspace(0.1, 4.0, 9, dtype=torch.float64)
+    mix.radial_profile(r, 0.9, 0.4)
+    r.mul_(1.5)
+    for alpha, sigma in ((0.9, 0.4), (0.8, 0.6)):
+        got, want = mix.radial_profile(r, alpha, sigma), fresh.radial_profile(r, alpha, sigma)
+        torch.testing.assert_close(got[0], want[0], rtol=0, atol=0)
+        torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)

@@ -262,12 +262,30 @@ def _resolved_map(transport: Callable[[np.ndarray], np.ndarray], x: np.ndarray, 
     return x, P
 
 
-def richardson_law(law_fn: Callable[[np.ndarray], GridLaw], lo: float, hi: float, N: int) -> GridLaw:
+def richardson_law(law_fn: Callable[[np.ndarray], GridLaw], lo: float, hi: float, N: int, *, with_fine: bool = False):
     r"""Richardson extrapolation in the cell width: ``law_fn(edges)`` on N and 2N cells,
     masses :math:`(4 p_{2N} - p_N)/3` on the N-cell grid, with ``grid_error`` =
-    TV(extrapolated, fine). Extrapolated masses may be slightly negative (order of the error)."""
+    TV(extrapolated, fine). Extrapolated masses may be slightly negative (order of the error).
+
+    Parameters
+    ----------
+    law_fn : callable
+        ``edges -> GridLaw``.
+    lo, hi : float
+        The grid's range.
+    N : int
+        Cells of the coarse grid.
+    with_fine : bool
+        Also return the 2N-cell law (a functional's change between it and the extrapolated law
+        estimates the functional's grid error, as ``grid_error`` does for TV).
+
+    Returns
+    -------
+    GridLaw, or (GridLaw, GridLaw) with ``with_fine``
+    """
     coarse = law_fn(uniform_grid(lo, hi, N))
     fine = law_fn(uniform_grid(lo, hi, 2 * N))
     fine_masses = fine.masses[0::2] + fine.masses[1::2]
     ext = (4 * fine_masses - coarse.masses) / 3
-    return GridLaw(coarse.edges, ext, max(coarse.lost, fine.lost), 0.5 * float(np.abs(ext - fine_masses).sum()))
+    law = GridLaw(coarse.edges, ext, max(coarse.lost, fine.lost), 0.5 * float(np.abs(ext - fine_masses).sum()))
+    return (law, fine) if with_fine else law

@@ -27,10 +27,11 @@ import math
 
 import torch
 
-from cmtheory._checks import check_channel, check_positive, check_positive_int
-from cmtheory.special import bessel_ratio, bessel_ratio_pair, log_sphere_mgf_scaled
+from cmtheory._checks import check_positive, check_positive_int
+from cmtheory.special import bessel_ratio, log_sphere_mgf_scaled
 from cmtheory.targets.base import Target, _randn
 from cmtheory.targets.gaussian_mixture import GaussianMixture
+from cmtheory.targets.radial_mixture import RadialMixture, _ratio_over_kappa, noisy_sphere_curvatures
 
 __all__ = ["Embedded", "Subspace", "Sphere"]
 
@@ -118,51 +119,6 @@ class Subspace(Embedded):
         super().__init__(GaussianMixture(weights, means, covs), d, basis)
 
 
-def _ratio_over_kappa(nu: float, kappa: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-    r""":math:`R_\nu(\kappa)/\kappa` from R, with its series :math:`(1 - \kappa^2/(4(\nu+1)(\nu+2)))/(2(\nu+1))` near 0."""
-    small = kappa < 1e-3
-    k_safe = torch.where(small, torch.ones_like(kappa), kappa)
-    series = (1 - kappa**2 / (4 * (nu + 1) * (nu + 2))) / (2 * (nu + 1))
-    return torch.where(small, series, R / k_safe)
-
-
-def noisy_sphere_curvatures(nu: float, ar: torch.Tensor, s2: torch.Tensor, rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""The radial log-density :math:`\phi(\rho)` of the noisy sphere :math:`\alpha r\,\Theta + \sigma Z`
-    (:math:`\Theta` uniform on :math:`S^{k-1}`, :math:`\nu = k/2 - 1`): :math:`g = \phi'(\rho)/\rho` (the score
-    is g x) and :math:`\phi''(\rho)`, elementwise over broadcast tensors ``ar`` :math:`= \alpha r \ge 0`,
-    ``s2`` :math:`= \sigma^2 > 0` and ``rho`` :math:`\ge 0`, from one evaluation of
-    :math:`(R_\nu, 1 - R_\nu)` at :math:`\kappa = \alpha r\rho/\sigma^2`:
-
-    .. math:: \phi'' = -1/\sigma^2 + (\alpha r/\sigma^2)^2 R_\nu'(\kappa), \qquad
-              R_\nu' = (1-R)(1+R) - (2\nu+1)R/\kappa \quad \text{(DLMF 10.29.2)}.
-
-    For :math:`\kappa \ge 1`, :math:`g = (\alpha r - \rho - \alpha r(1 - R))/(\sigma^2\rho)`, without
-    cancellation at large :math:`\kappa`; below, :math:`g = (\alpha r/\sigma^2)^2 R/\kappa - 1/\sigma^2`.
-    With r = 0 both are :math:`-1/\sigma^2`, the Gaussian's.
-
-    Parameters
-    ----------
-    nu : float
-        Order k/2 - 1 >= -1/2.
-    ar, s2, rho : tensors
-        Broadcastable to one shape.
-
-    Returns
-    -------
-    g, phi2 : tensors of the broadcast shape
-    """
-    ar_s2 = ar / s2
-    kappa = ar_s2 * rho
-    R, C = bessel_ratio_pair(nu, kappa)
-    R_over_k = _ratio_over_kappa(nu, kappa, R)
-    small = kappa < 1
-    rho_safe = torch.where(small, torch.ones_like(rho), rho)
-    large_form = (ar - rho_safe - ar * C) / (s2 * rho_safe)
-    small_form = ar_s2**2 * R_over_k - 1 / s2
-    phi2 = -1 / s2 + ar_s2**2 * (C * (2 - C) - (2 * nu + 1) * R_over_k)
-    return torch.where(small, small_form, large_form), phi2
-
-
 class _UniformSphere(Target):
     """Uniform law on the (k-1)-sphere of radius r in R^k (the inner law of Sphere)."""
 
@@ -238,6 +194,7 @@ class Sphere(Embedded):
             raise ValueError(f"k must be <= d, got k={k} > d={d}")
         super().__init__(_UniformSphere(k, radius), d, basis)
         self.radius = self.inner.radius
+        self._profile = RadialMixture(k, [1.0], [self.radius], [0.0])  # the sphere in its subspace
 
     def radial_profile(self, r, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
         r"""The sphere's noisy log-density as a function of the radius :math:`\rho = |U^T x|` in its
@@ -259,13 +216,5 @@ class Sphere(Embedded):
         -------
         psi, dpsi : tensors of shape (n,)
         """
-        r = torch.as_tensor(r)
-        if r.ndim != 1 or not r.dtype.is_floating_point:
-            raise ValueError(f"r must be a 1-D floating tensor of radii, got shape {tuple(r.shape)} and dtype {r.dtype}")
-        if (r < 0).any() or not torch.isfinite(r).all():
-            raise ValueError("r must hold finite radii >= 0")
-        x = r.double()[:, None]
-        a, s = check_channel(alpha, sigma, x, sigma_positive=True)
-        g, phi2 = self.inner._radial(x, a, s)[:2]
-        return (g * x)[:, 0].to(r.dtype), phi2[:, 0].to(r.dtype)
+        return self._profile.radial_profile(r, alpha, sigma)
 

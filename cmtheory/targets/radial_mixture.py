@@ -18,7 +18,7 @@ sphere. Its noisy law :math:`\alpha X_0 + \sigma Z = \alpha r_k\Theta + s_k Z`,
 .. math:: \psi/\rho = \sum_k \pi_k\,\psi_k/\rho, \qquad
           \psi' = \sum_k \pi_k\psi_k' + \sum_k \pi_k(\psi_k - \psi)^2,
 
-each component's :math:`(\psi_k/\rho, \psi_k')` from :func:`cmtheory.targets.manifolds.noisy_sphere_curvatures`.
+each component's :math:`(\psi_k/\rho, \psi_k')` from :func:`noisy_sphere_curvatures`.
 The radius :math:`|X|^2/s_k^2` of component k is noncentral :math:`\chi^2_d` with noncentrality
 :math:`(\alpha r_k/s_k)^2` (:meth:`RadialMixture.radial_cdf`). Every quantity is O(K) per point
 through the radius; the d-dimensional methods add the O(d) of :math:`|x|` and the products with x.
@@ -34,12 +34,56 @@ import scipy.stats
 import torch
 
 from cmtheory._checks import check_channel, check_positive_int, real_array
-from cmtheory.special import log_sphere_mgf_scaled
+from cmtheory.special import bessel_ratio_pair, log_sphere_mgf_scaled
 from cmtheory.targets.base import Target, _randn
 from cmtheory.targets.gaussian_mixture import _check_weights
-from cmtheory.targets.manifolds import noisy_sphere_curvatures
 
 __all__ = ["RadialMixture"]
+
+
+def _ratio_over_kappa(nu: float, kappa: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    r""":math:`R_\nu(\kappa)/\kappa` from R, with its series :math:`(1 - \kappa^2/(4(\nu+1)(\nu+2)))/(2(\nu+1))` near 0."""
+    small = kappa < 1e-3
+    k_safe = torch.where(small, torch.ones_like(kappa), kappa)
+    series = (1 - kappa**2 / (4 * (nu + 1) * (nu + 2))) / (2 * (nu + 1))
+    return torch.where(small, series, R / k_safe)
+
+
+def noisy_sphere_curvatures(nu: float, ar: torch.Tensor, s2: torch.Tensor, rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The radial log-density :math:`\phi(\rho)` of the noisy sphere :math:`\alpha r\,\Theta + \sigma Z`
+    (:math:`\Theta` uniform on :math:`S^{k-1}`, :math:`\nu = k/2 - 1`): :math:`g = \phi'(\rho)/\rho` (the score
+    is g x) and :math:`\phi''(\rho)`, elementwise over broadcast tensors ``ar`` :math:`= \alpha r \ge 0`,
+    ``s2`` :math:`= \sigma^2 > 0` and ``rho`` :math:`\ge 0`, from one evaluation of
+    :math:`(R_\nu, 1 - R_\nu)` at :math:`\kappa = \alpha r\rho/\sigma^2`:
+
+    .. math:: \phi'' = -1/\sigma^2 + (\alpha r/\sigma^2)^2 R_\nu'(\kappa), \qquad
+              R_\nu' = (1-R)(1+R) - (2\nu+1)R/\kappa \quad \text{(DLMF 10.29.2)}.
+
+    For :math:`\kappa \ge 1`, :math:`g = (\alpha r - \rho - \alpha r(1 - R))/(\sigma^2\rho)`, without
+    cancellation at large :math:`\kappa`; below, :math:`g = (\alpha r/\sigma^2)^2 R/\kappa - 1/\sigma^2`.
+    With r = 0 both are :math:`-1/\sigma^2`, the Gaussian's.
+
+    Parameters
+    ----------
+    nu : float
+        Order k/2 - 1 >= -1/2.
+    ar, s2, rho : tensors
+        Broadcastable to one shape.
+
+    Returns
+    -------
+    g, phi2 : tensors of the broadcast shape
+    """
+    ar_s2 = ar / s2
+    kappa = ar_s2 * rho
+    R, C = bessel_ratio_pair(nu, kappa)
+    R_over_k = _ratio_over_kappa(nu, kappa, R)
+    small = kappa < 1
+    rho_safe = torch.where(small, torch.ones_like(rho), rho)
+    large_form = (ar - rho_safe - ar * C) / (s2 * rho_safe)
+    small_form = ar_s2**2 * R_over_k - 1 / s2
+    phi2 = -1 / s2 + ar_s2**2 * (C * (2 - C) - (2 * nu + 1) * R_over_k)
+    return torch.where(small, small_form, large_form), phi2
 
 
 def _check_scales(values, name: str, K: int) -> torch.Tensor:
@@ -159,7 +203,7 @@ class RadialMixture(Target):
         else:
             g, phi2 = self._radial(rho, a, s)
             if key is not None:  # a sampler's step asks for the score and the HVP at the same radii
-                self._profile_memo = (key, rho, (g, phi2))
+                self._profile_memo = (key, rho.clone(), (g, phi2))
         return (g * rho)[:, 0].to(r.dtype), phi2[:, 0].to(r.dtype)
 
     def radial_cdf(self, r, alpha: float, sigma: float) -> np.ndarray:
