@@ -29,7 +29,6 @@ _MU_MIN = 80.0  # Debye order: truncation error ~ 0.3 / mu^5
 _M_MIN = 8  # at least this many recurrence steps (fixes relative accuracy at small kappa)
 _KAPPA_SMALL = 1e-3
 _HANKEL_TERMS = 24
-_LOG_EVERY = 16  # recurrence steps per logarithm of their product
 
 # Debye polynomials u_k(p), DLMF 10.41.10, coefficients of p^j.
 _DEBYE_U = (
@@ -95,13 +94,15 @@ def _downward(nu: float, kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     R = torch.exp(_log_ive_debye(mu + 1, kappa) - log_ive_mu)
     sum_log_R = torch.zeros_like(kappa)
     product = torch.ones_like(kappa)
+    # R >= kappa / (2 order + 2 + kappa) > 5e-9 for kappa >= 1e-3 (smaller kappa take the series) and
+    # orders up to 1e5, so 16 of them multiply to > 1e-133, a normal float64, and 4 to > 6e-34, a
+    # normal float32: one logarithm per that many steps (every step in a narrower dtype)
+    every = {torch.float64: 16, torch.float32: 4}.get(kappa.dtype, 1)
     for j in range(M):
         order = mu - 1 - j
         R = kappa / (2 * (order + 1) + kappa * R)
         product = product * R
-        if j % _LOG_EVERY == _LOG_EVERY - 1 or j == M - 1:
-            # R >= kappa / (2 order + 2 + kappa) > 5e-9 for kappa >= 1e-3 (smaller kappa take the
-            # series) and orders up to 1e5, so 16 of them multiply to > 1e-133, a normal float64
+        if j % every == every - 1 or j == M - 1:
             sum_log_R = sum_log_R + torch.log(product)
             product = torch.ones_like(kappa)
     return R, log_ive_mu - sum_log_R

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from cmtheory.laws import check_rotation_invariant, gmm_1d_law, radial_cdf, radial_law, richardson_law, uniform_grid
+from cmtheory.laws import GridLaw, check_rotation_invariant, gmm_1d_law, radial_cdf, radial_law, richardson_law, uniform_grid
 from cmtheory.laws import radius_span as cdf_radius_span
 from cmtheory.metrics import Estimate, kl_grid, tv_grid
 from cmtheory.processes import DiscreteVP
@@ -100,10 +100,12 @@ def exact_error(sampler, target, schedule: DiscreteVP, *, metric: str = "tv", ce
     (:func:`cmtheory.samplers.sampler_law_radial`; TV and KL of rotation-invariant laws are those
     of their radial laws). Grid: :func:`mixture_span` or :func:`radius_span`, cells no wider than
     the last step's noise :math:`\sqrt{\beta_1}`. A Gaussian-transition chain's law is
-    Richardson-extrapolated (``richardson``); the ``se`` is the mass lost off the grid plus, for
-    TV, the law's own error (TV between the extrapolated and the 2N-cell law), for KL, the change
-    of the KL between them (the first-order bound of :func:`cmtheory.metrics.kl_grid` is far
-    looser where the target's tail is heavier than the output's); without it, one law on ``cells`` cells (O(h^2), se NaN: the cheap evaluation of a
+    Richardson-extrapolated (``richardson``) for TV, whose ``se`` is the law's own error (TV
+    between the extrapolated and the 2N-cell law); KL is taken on the 2N-cell law, whose masses are
+    >= 0 (the extrapolated law's far tails hold round-off-sized negative masses, which leave
+    the KL unresolved where the output's tail is far lighter than the target's), with se
+    :math:`|KL_N - KL_{2N}|/3`, Richardson's estimate of its O(h^2) error; the mass lost off the
+    grid is added to either. Without ``richardson``, one law on ``cells`` cells (O(h^2), se NaN: the cheap evaluation of a
     search, whose maximiser is then evaluated with it). A map's law is its pushforward, its
     Newton residual the se.
 
@@ -150,17 +152,21 @@ def exact_error(sampler, target, schedule: DiscreteVP, *, metric: str = "tv", ce
         reference = lambda e: radial_law(target, *channel, e)  # noqa: E731
     cells = max(cells, int(math.ceil((hi - lo) / math.sqrt(schedule.beta(1)))))
     markov = spec.exact_law == "markov"
-    if markov and richardson:
-        law, fine = richardson_law(law_fn, lo, hi, cells, with_fine=True)
+    if markov and richardson and metric == "tv":
+        law = richardson_law(law_fn, lo, hi, cells)
         est = _divergence(metric, law, reference(law.edges))
-        # TV: the law's own error; KL: its change from the fine law, the same estimate for the functional
-        se = float(law.grid_error) if metric == "tv" else abs(est.value - _divergence(metric, fine, reference(fine.edges)).value)
+        se = float(law.grid_error)
+    elif markov and richardson:  # KL on the fine law, whose masses are >= 0, with Richardson's estimate of its error
+        ext, law = richardson_law(law_fn, lo, hi, cells, with_fine=True)
+        coarse = GridLaw(ext.edges, 4 * (law.masses[0::2] + law.masses[1::2]) - 3 * ext.masses, ext.lost)
+        est = _divergence(metric, law, reference(law.edges))
+        se = abs(_divergence(metric, coarse, reference(coarse.edges)).value - est.value) / 3
     else:
         law = law_fn(uniform_grid(lo, hi, cells))
         est = _divergence(metric, law, reference(law.edges))
         se = math.nan if markov else float(law.grid_error or 0.0)
     se += law.lost
-    how = "grid law, Richardson" if markov and richardson else ("grid law, unextrapolated" if markov else "pushforward of the map")
+    how = ("grid law, Richardson" if metric == "tv" else "2N-cell grid law, Richardson error") if markov and richardson else ("grid law, unextrapolated" if markov else "pushforward of the map")
     return Estimate(est.value, se, cells, f"exact {metric.upper()} ({how})", extra=dict(est.extra, lost=law.lost))
 
 

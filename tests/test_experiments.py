@@ -475,7 +475,7 @@ def test_worst_case_rows_record_and_checks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(W, "MAXIMISERS", tmp_path / "maximisers.json")
     monkeypatch.setattr(W, "K", 1)
-    narrow = [{"sampler": "ddpm", "metric": m, "d": d, "tau_min": W.TAU_MIN, "weights": [1.0], "radii": [0.0], "widths": [W.TAU_MIN], "value": 0.0, "commit": "test"}
+    narrow = [{"sampler": "ddpm", "metric": m, "d": d, "tau_min": W.TAU_MIN, "weights": [1.0], "radii": [0.0], "widths": [W.TAU_MIN], "search_value": 0.0, "value": 0.0, "commit": "test"}
               for m in ("tv", "kl") for d in (1, 4, 16)]
     W.MAXIMISERS.write_text(json.dumps({"maximisers": narrow}))
     cfgs = [c for c in W.configs("quick") if c["kind"] == "recorded"]

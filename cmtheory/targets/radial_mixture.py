@@ -171,7 +171,7 @@ class RadialMixture(Target):
 
     def radial_profile(self, r, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
         r"""The noisy log-density along a ray: :math:`(\psi(r), \psi'(r))`, the score's component
-        along x/|x| and the Hessian's (the Hessian across it is :math:`\psi/r`), at the radii r.
+        along :math:`x/|x|` and the Hessian's (the Hessian across it is :math:`\psi/r`), at the radii r.
 
         Parameters
         ----------
