@@ -113,7 +113,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> list[dict]:
         target = two_scale(d)
     elif config["kind"] == "recorded":
         target, r = _recorded_target(config)
-        extra = {"recorded_value": r["value"], "recorded_commit": r["commit"], **_member_row(target)}
+        extra = {"recorded_value": r["value"], "recorded_commit": r["commit"], "recorded_spread": r.get("spread"), **_member_row(target)}
     else:
         fam = family(d, config["tau_min"])
         found = worst_case(lambda tg: exact_error(sampler, tg, sched, metric=metric, start="normal", cells=SEARCH_CELLS, richardson=False).value,
@@ -144,19 +144,25 @@ def _describe(r) -> str:
 
 
 def _convergence_note(rows: pd.DataFrame) -> str:
+    rec = rows[rows["kind"] == "recorded"].dropna(subset=["recorded_spread"]) if "recorded_spread" in rows else rows.iloc[:0]
+    head = ""
+    if len(rec):
+        bad = rec[rec["recorded_spread"] > 0.05]
+        head = (f"The recorded searches: {len(rec) - len(bad)} of {len(rec)} had restarts within 5% of each other"
+                + (" (spread " + ", ".join(f"{r.recorded_spread:.0%} at d={int(r.d)}" for r in bad.itertuples()) + ": the worst case there may be larger)" if len(bad) else "") + ". ")
     s = rows[rows["kind"] == "search"]
     if s.empty:
-        return "No search in this profile's rows for this curve: the recorded maximisers (full profile) re-evaluated exactly."
+        return head + "No search in this profile's rows for this curve: the recorded maximisers (full profile) re-evaluated exactly."
     bad = s[~s["converged"].astype(bool)]
     text = "; ".join(f"d={int(r.d)}: {r.evaluated:.0f} evaluations ({r.unresolved:.0f} unresolved: a law off its grid or a KL without resolved output mass), restarts' best values [{', '.join(f'{v:.4g}' for v in json.loads(r.restart_values))}], spread {r.spread:.1%}" for r in s.itertuples())
-    head = "Searches whose restarts agree within 5%: none disagree. " if bad.empty else f"{len(bad)} of {len(s)} searches have restarts that disagree by more than 5% (not converged: the worst case may be larger). "
-    return head + text + "."
+    this = "This run's searches: restarts agree within 5%. " if bad.empty else f"This run's searches: {len(bad)} of {len(s)} have restarts that disagree by more than 5% (not converged: the worst case may be larger). "
+    return head + this + text + "."
 
 
 def _how_found(df: pd.DataFrame, sampler: str, metric: str) -> str:
     """Where a curve's maximisers come from: the recorded ones (the full profile's searches, with their
     commits) and this run's searches."""
-    how = f"searches of a random design of 2 x {3 * K + 1} points, then Nelder-Mead from its best {{}}, at most {{}} evaluations each"
+    how = f"searches (on unextrapolated laws of {SEARCH_CELLS} cells) of a random design of 2 x {3 * K + 1} points, then Nelder-Mead from its best {{}}, at most {{}} evaluations each"
     rows = df[(df["sampler"] == sampler) & (df["metric"] == metric)]
     rec, searched = rows[rows["kind"] == "recorded"], rows[rows["kind"] == "search"]
     parts = []
@@ -179,8 +185,8 @@ def _curve_check(df: pd.DataFrame, w: pd.DataFrame, f: pd.DataFrame, sampler: st
     fit = fit_power_law(used["value"].to_numpy(float), se=used["se"].to_numpy(float), d=used["d"].to_numpy(float))
     fam_text = f"mixtures of at most {K} Gaussian-smoothed spheres, E|X_0|^2/d <= {MOMENT:g}, widths >= {TAU_MIN:g}, each component's E|X|^2/d <= {MOMENT_MAX:g}"
     cfg = (f"profile {profile}; {sampler}, T = {T}, linear schedule, start N(0, I_d); {metric.upper()} {'(output, X_0)' if metric == 'tv' else '(X_0 || output)'}; "
-           f"worst case over {fam_text}; d in {[int(v) for v in w['d']]}; {_how_found(df, sampler, metric)} (on unextrapolated laws of {SEARCH_CELLS} cells); "
-           "the maximiser's value exact (Richardson)")
+           f"worst case over {fam_text}; d in {[int(v) for v in w['d']]}; {_how_found(df, sampler, metric)}; "
+           "each maximiser's value exact (TV: Richardson; KL: the 2N-cell law with Richardson's error estimate)")
     rows = df[(df["sampler"] == sampler) & (df["metric"] == metric)]
     notes = ["Maximisers (weight x (radius, width)): " + "; ".join(f"d={int(r['d'])}: {_describe(r)} (E|X|^2/d = {r['second_moment']:.3f}, {metric.upper()} = {r['value']:.4g} +- {r['se']:.1e})" for _, r in w.iterrows()) + ".",
              _convergence_note(rows[np.isclose(rows["tau_min"].astype(float).fillna(-1), TAU_MIN)])]
@@ -188,8 +194,8 @@ def _curve_check(df: pd.DataFrame, w: pd.DataFrame, f: pd.DataFrame, sampler: st
     if len(rec):
         drift = ((rec["value"] - rec["recorded_value"]).abs() / rec["value"]).dropna()
         if len(drift):
-            notes.append(f"The recorded maximisers re-evaluated here differ from their recorded exact values by at most {drift.max():.1e} (relative; "
-                         "a KL recorded before its evaluation moved to the 2N-cell law differs by that law's grid error).")
+            notes.append(f"The recorded maximisers re-evaluated here differ from their recorded exact values by at most {drift.max():.1e} (relative"
+                         + ("; the KLs were recorded from the Richardson law and are re-evaluated on the 2N-cell law" if metric == "kl" else "") + ").")
     if len(finite) < len(w):
         notes.append("Left out as unresolved (an exact law that could not resolve the error): " + ", ".join(f"d={int(r.d)}: {r.value}" for r in w[~np.isfinite(w["value"].astype(float))].itertuples()) + ".")
     if metric == "tv" and len(used) < len(finite):
@@ -200,7 +206,7 @@ def _curve_check(df: pd.DataFrame, w: pd.DataFrame, f: pd.DataFrame, sampler: st
     if metric == "kl":
         notes.append("KL / d of the worst case per d (a d-linear worst case keeps it bounded): " + ", ".join(f"d={int(r.d)}: {r.value / r.d:.3g}" for r in finite.itertuples())
                      + ". Benton et al.'s bound is for the early-stopped law with its constant set by the second moment, here at most d; "
-                     "the narrowest Gaussian's KL is exactly d-linear, and an exponent above 1 over this range measures how the searches' gain over it grew with d.")
+                     "the narrowest Gaussian's KL is exactly d-linear, and the fitted exponent's distance from 1 measures how the searches' gain over it changes with d.")
     if key is None:
         word, statement, citation, bound_exp = "reported (no bound for this metric and sampler in cmtheory.theory)", "no bound in docs/papers.md", "-", None
     else:
@@ -286,7 +292,7 @@ def record(results_dir: str = "results") -> None:
             value = float(row["value"])
             best[key] = {"sampler": key[0], "metric": key[1], "d": key[2], "tau_min": key[3], "weights": json.loads(row["weights"]), "radii": json.loads(row["radii"]),
                          "widths": json.loads(row["widths"]), "search_value": float(row["search_value"]), "value": value if math.isfinite(value) else None,
-                         "commit": str(row["commit"])}
+                         "restart_values": json.loads(row["restart_values"]), "spread": float(row["spread"]), "commit": str(row["commit"])}
     MAXIMISERS.write_text(json.dumps({"about": "worst-case maximisers found by experiments/worst_case.py searches; search_value = the search's own value "
                                                "(unextrapolated law), value = the exact error (Richardson) at the commit named",
                                       "T": T, "K": K, "maximisers": [best[k] for k in sorted(best)]}, indent=1) + "\n")

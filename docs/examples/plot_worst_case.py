@@ -30,7 +30,7 @@ family = RadialFamily(d, K=2, tau_min=0.5)
 
 def tv(target):
     """DDPM's exact TV to the target, on an unextrapolated radius grid (the search's cheap evaluation)."""
-    return exact_error("ddpm", target, schedule, start="normal", cells=512, richardson=False).value
+    return exact_error("ddpm", target, schedule, start="normal", cells=256, richardson=False).value
 
 
 found = worst_case(tv, family, restarts=2, evaluations=9, design=6, seed=0)
